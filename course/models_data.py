@@ -1,0 +1,153 @@
+"""The model data file (lessons/models.yaml): IDs, prices, context windows, cache minimums."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+from course.filecache import FileCache
+
+STATUSES = ("current", "legacy", "deprecated", "retired")
+PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+
+
+class ModelDataError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    name: str
+    tier: str
+    status: str
+    context_window: int
+    max_output: int
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+    min_cache_tokens: int | None
+    notes: str = ""
+    retires: dt.date | None = None
+    retired: dt.date | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.status != "retired"
+
+
+@dataclass(frozen=True)
+class ModelData:
+    verified: dt.date
+    source: str
+    tutor_default: str
+    models: tuple[ModelInfo, ...]
+
+    def get(self, model_id: str) -> ModelInfo | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+
+def _parse_model(raw: dict, where: str) -> ModelInfo:
+    try:
+        status = raw["status"]
+        if status not in STATUSES:
+            raise ModelDataError(f"{where}: status must be one of {', '.join(STATUSES)}")
+        prices = {name: Decimal(str(raw[name])) for name in PRICE_FIELDS}
+        minimum = raw.get("min_cache_tokens")
+        return ModelInfo(
+            id=str(raw["id"]),
+            name=str(raw["name"]),
+            tier=str(raw["tier"]),
+            status=status,
+            context_window=int(raw["context_window"]),
+            max_output=int(raw["max_output"]),
+            min_cache_tokens=int(minimum) if minimum is not None else None,
+            notes=str(raw.get("notes", "")),
+            retires=raw.get("retires"),
+            retired=raw.get("retired"),
+            **prices,
+        )
+    except KeyError as missing:
+        raise ModelDataError(f"{where}: missing field {missing}") from None
+    except (TypeError, ValueError, ArithmeticError) as error:
+        if isinstance(error, ModelDataError):
+            raise
+        raise ModelDataError(f"{where}: {error}") from None
+
+
+def parse_model_data(text: str, path: Path) -> ModelData:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ModelDataError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
+        raise ModelDataError(f"{path}: expected a mapping with a 'models' list")
+    models = tuple(
+        _parse_model(item, f"{path}: models[{index}]") for index, item in enumerate(raw["models"])
+    )
+    data = ModelData(
+        verified=raw.get("verified"),
+        source=str(raw.get("source", "")),
+        tutor_default=str(raw.get("tutor_default", "")),
+        models=models,
+    )
+    if not isinstance(data.verified, dt.date):
+        raise ModelDataError(f"{path}: 'verified' must be a date (YYYY-MM-DD)")
+    default = data.get(data.tutor_default)
+    if default is None or not default.usable:
+        raise ModelDataError(f"{path}: tutor_default must name a model in the file that is not retired")
+    return data
+
+
+_cache: FileCache[ModelData] = FileCache(parse_model_data)
+
+
+def model_data() -> ModelData:
+    return _cache.get(Path(settings.MODELS_FILE))
+
+
+def _money(value: Decimal) -> str:
+    return f"${value.normalize():f}" if value >= 1 else f"${value:f}".rstrip("0").rstrip(".")
+
+
+def _tokens(value: int) -> str:
+    return f"{value // 1_000_000}M" if value >= 1_000_000 else f"{value // 1000}K"
+
+
+def models_table_markdown(data: ModelData) -> str:
+    """The models table for lesson 3, as Markdown (the tutor reads the same text)."""
+    lines = [
+        "| Model | API ID | Status | Context | Max output | Input | Output "
+        "| Cache write (5 min / 1 h) | Cache read | Min. cacheable |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in data.models:
+        status = m.status
+        if m.retires:
+            status += f" (retires {m.retires:%Y-%m-%d})"
+        if m.retired:
+            status += f" ({m.retired:%Y-%m-%d})"
+        minimum = f"{m.min_cache_tokens:,} tokens" if m.min_cache_tokens else "not published"
+        lines.append(
+            f"| {m.name} | `{m.id}` | {status} | {_tokens(m.context_window)} "
+            f"| {_tokens(m.max_output)} | {_money(m.input)} | {_money(m.output)} "
+            f"| {_money(m.cache_write_5m)} / {_money(m.cache_write_1h)} | {_money(m.cache_read)} "
+            f"| {minimum} |"
+        )
+    lines += [
+        "",
+        f"Prices in US dollars per million tokens. Last verified {data.verified:%-d %B %Y} "
+        f"against [the official models overview]({data.source}); they change often, so check "
+        "before you budget.",
+    ]
+    notes = [f"**{m.name}**: {m.notes}" for m in data.models if m.notes]
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(lines)

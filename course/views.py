@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from course.forms import SignUpForm
+from course.lessons import Catalogue, Lesson, catalogue
+from course.progress import progress_for
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
+    lessons = catalogue()
+    lesson = lessons.get(slug)
+    if lesson is None:
+        raise Http404("There is no lesson at this address.")
+    return lessons, lesson
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    lessons = catalogue().lessons
+    progress = progress_for(request)
+    completed = progress.completed()
+    answers = progress.all_answers()
+    cards = [
+        {
+            "lesson": lesson,
+            "complete": lesson.slug in completed,
+            "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
+            "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
+        }
+        for lesson in lessons
+    ]
+    done = sum(card["complete"] for card in cards)
+    return render(request, "course/home.html", {"cards": cards, "done": done, "total": len(cards)})
+
+
+def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) -> dict:
+    progress = progress_for(request)
+    answers = progress.answers(lesson.slug)
+    previous, following = lessons.neighbours(lesson)
+    # The tutor's websocket reads the session, so make sure the visitor has one.
+    request.session.setdefault("visited", True)
+    return {
+        "lesson": lesson,
+        "lessons": lessons.lessons,
+        "previous": previous,
+        "next": following,
+        "complete": lesson.slug in progress.completed(),
+        "questions": [{"question": q, "answer": answers.get(q.key)} for q in lesson.quiz],
+    }
+
+
+@require_GET
+def lesson_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    lessons, lesson = _lesson_or_404(slug)
+    return render(request, "course/lesson.html", _lesson_context(request, lessons, lesson))
+
+
+@require_POST
+def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
+    lessons, lesson = _lesson_or_404(slug)
+    question = lesson.question(number)
+    if question is None:
+        raise Http404("This lesson has no such question.")
+    choice = request.POST.get("choice", "")
+    if choice not in question.choices:
+        error = "Pick one of the answers, then check it." if not choice else "That is not one of the answers."
+        item = {"question": question, "answer": None, "error": error}
+        if request.htmx:
+            return render(request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=400)
+        context = _lesson_context(request, lessons, lesson)
+        context["questions"][number - 1] = item
+        return render(request, "course/lesson.html", context, status=400)
+    progress_for(request).record_answer(slug, question.key, choice, question.is_right(choice))
+    if not request.htmx:
+        return redirect(f"{reverse('lesson', args=[slug])}#question-{number}")
+    item = {"question": question, "answer": progress_for(request).answers(slug)[question.key]}
+    return render(request, "course/lesson.html#question", {"lesson": lesson, "item": item})
+
+
+@require_POST
+def lesson_complete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    _, lesson = _lesson_or_404(slug)
+    complete = request.POST.get("complete", "1") != "0"
+    progress_for(request).set_complete(slug, complete)
+    if not request.htmx:
+        return redirect(f"{reverse('lesson', args=[slug])}#completion")
+    return render(request, "course/lesson.html#completion", {"lesson": lesson, "complete": complete})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        next_url = ""
+    if request.user.is_authenticated:
+        return redirect(next_url or "home")
+    form = SignUpForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)  # carries the visitor's progress over (see course.apps)
+        return redirect(next_url or "home")
+    return render(request, "registration/signup.html", {"form": form, "next": next_url})

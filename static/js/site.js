@@ -1,0 +1,54 @@
+// Copy buttons on code blocks: in lessons at load, and in tutor replies as htmx inserts them.
+(function () {
+  "use strict";
+
+  function addCopyButton(pre) {
+    if (pre.dataset.copyReady) return;
+    pre.dataset.copyReady = "1";
+    var wrapper = document.createElement("div");
+    wrapper.className = "codeblock";
+    pre.parentNode.insertBefore(wrapper, pre);
+    wrapper.appendChild(pre);
+    var code = pre.querySelector("code");
+    var lang = code && (code.className.match(/language-(\S+)/) || [])[1];
+    var bar = document.createElement("div");
+    bar.className = "codeblock-bar";
+    var label = document.createElement("span");
+    label.textContent = lang || "text";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-button";
+    button.textContent = "Copy";
+    button.setAttribute("aria-label", "Copy " + (lang || "code") + " to the clipboard");
+    button.addEventListener("click", function () {
+      var text = (code || pre).innerText;
+      var done = function (message) {
+        button.textContent = message;
+        setTimeout(function () { button.textContent = "Copy"; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
+      } else {
+        var range = document.createRange();
+        range.selectNodeContents(code || pre);
+        var selection = window.getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+      }
+    });
+    bar.appendChild(label);
+    bar.appendChild(button);
+    wrapper.insertBefore(bar, pre);
+  }
+
+  function enhance(root) {
+    root.querySelectorAll(".prose pre, pre.copyable").forEach(addCopyButton);
+  }
+
+  if (window.htmx) {
+    htmx.onLoad(enhance);
+  } else {
+    document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  }
+})();
