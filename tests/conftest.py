@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from course import lessons, models_data
+
+ROOT = Path(__file__).resolve().parent.parent
+
+VALID_LESSON = """\
+---
+title: Tiny lesson
+slug: {slug}
+order: {order}
+summary: A lesson used by the tests.
+minutes: 5
+objectives:
+  - Know the tiny thing
+tutor:
+  focus: The tiny thing.
+  starters:
+    - What is the tiny thing?
+    - Why is it tiny?
+    - Where does it live?
+quiz:
+  - question: Which is tiny?
+    choices:
+      a: The elephant
+      b: The ant
+    answer: b
+    explanation: Ants are small.
+  - question: Which is large?
+    choices:
+      a: The whale
+      b: The flea
+    answer: a
+    explanation: Whales are big.
+  - question: Which is neither?
+    choices:
+      a: A dog
+      b: A mountain
+    answer: a
+    explanation: Dogs are medium.
+---
+
+## First section
+
+Some text with a [link to the second section](#second-section).
+
+## Second section
+
+More text.
+"""
+
+
+def make_user(username: str = "ada", password: str = "correct horse battery") -> object:
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+def lesson_text(slug: str = "tiny", order: int = 1, **replace: str) -> str:
+    text = VALID_LESSON.format(slug=slug, order=order)
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture(autouse=True)
+def fresh_lesson_cache():
+    """Each test sees lessons parsed from disk, never a parse left over from another test."""
+    lessons._cache.clear()
+    models_data._cache.clear()
+    lessons._reported.clear()
+    yield
+    lessons._cache.clear()
+    models_data._cache.clear()
+
+
+@pytest.fixture
+def lessons_dir(tmp_path: Path, settings) -> Path:
+    """An empty lessons directory (with the real model data file) the test can write to."""
+    directory = tmp_path / "lessons"
+    directory.mkdir()
+    shutil.copy(ROOT / "lessons" / "models.yaml", directory / "models.yaml")
+    settings.LESSONS_DIR = directory
+    settings.MODELS_FILE = directory / "models.yaml"
+    return directory
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
