@@ -10,5 +10,7 @@ def check_lessons(app_configs=None, **kwargs) -> list[Error]:
     catalogue = load_catalogue()
     errors = [Error(str(problem), id="course.E001") for problem in catalogue.problems]
     if not catalogue.lessons and not errors:
-        errors.append(Error("no lessons found", hint="Add lessons/NN-slug.md files.", id="course.E002"))
+        errors.append(
+            Error("no lessons found", hint="Add lessons/NN-slug.md files.", id="course.E002")
+        )
     return errors

@@ -49,7 +49,9 @@ class SplitFile:
 def split_front_matter(text: str, path: Path) -> SplitFile:
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise LessonInvalid([Problem(path, 1, "the file must start with '---' and YAML front matter")])
+        raise LessonInvalid(
+            [Problem(path, 1, "the file must start with '---' and YAML front matter")]
+        )
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
     if end is None:
         raise LessonInvalid([Problem(path, 1, "the front matter has no closing '---' line")])
@@ -61,7 +63,9 @@ def split_front_matter(text: str, path: Path) -> SplitFile:
         mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
         line = mark.line + 2 if mark else 2
         reason = getattr(error, "problem", None) or str(error)
-        raise LessonInvalid([Problem(path, line, f"front matter is not valid YAML: {reason}")]) from None
+        raise LessonInvalid(
+            [Problem(path, line, f"front matter is not valid YAML: {reason}")]
+        ) from None
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise LessonInvalid([Problem(path, 2, "front matter must be a YAML mapping (key: value)")])
     return SplitFile(data, node, "".join(lines[end + 1 :]), end + 2)
@@ -123,9 +127,9 @@ class FrontMatterChecker:
             self.problem("slug must use lowercase letters, digits and single hyphens", "slug")
         if "order" in fm and (not isinstance(fm["order"], int) or fm["order"] < 1):
             self.problem("order must be a whole number of 1 or more", "order")
-        if "summary" in fm and self.text(fm["summary"], "summary", "summary"):
-            if "\n" in fm["summary"].strip():
-                self.problem("summary must fit on one line", "summary")
+        summary = fm.get("summary")
+        if "summary" in fm and self.text(summary, "summary", "summary") and "\n" in summary.strip():
+            self.problem("summary must fit on one line", "summary")
         minutes = fm.get("minutes")
         if "minutes" in fm and (not isinstance(minutes, int) or not 1 <= minutes <= 240):
             self.problem("minutes must be a whole number from 1 to 240", "minutes")

@@ -93,10 +93,14 @@ class Lesson:
 
 
 def _inline_text(token: Token) -> str:
-    return "".join(child.content for child in token.children or () if child.type in {"text", "code_inline"})
+    return "".join(
+        child.content for child in token.children or () if child.type in {"text", "code_inline"}
+    )
 
 
-def _check_body(tokens: list[Token], path: Path, body_line: int) -> tuple[list[Problem], list[Link]]:
+def _check_body(
+    tokens: list[Token], path: Path, body_line: int
+) -> tuple[list[Problem], list[Link]]:
     problems: list[Problem] = []
     links: list[Link] = []
     previous_level = 1
@@ -107,9 +111,19 @@ def _check_body(tokens: list[Token], path: Path, body_line: int) -> tuple[list[P
             level = int(token.tag[1])
             title = _inline_text(tokens[index + 1])
             if level == 1:
-                problems.append(Problem(path, line, f"'# {title}': start headings at '##' (the title is the page's h1)"))
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        f"'# {title}': start headings at '##' (the title is the page's h1)",
+                    )
+                )
             elif level > previous_level + 1:
-                problems.append(Problem(path, line, f"heading '{title}' skips from h{previous_level} to h{level}"))
+                problems.append(
+                    Problem(
+                        path, line, f"heading '{title}' skips from h{previous_level} to h{level}"
+                    )
+                )
             saw_h2 = saw_h2 or level == 2
             previous_level = level
         if token.type == "inline":
@@ -117,7 +131,9 @@ def _check_body(tokens: list[Token], path: Path, body_line: int) -> tuple[list[P
                 if child.type == "link_open":
                     links.append(Link(str(child.attrGet("href") or ""), line))
     if not saw_h2:
-        problems.append(Problem(path, body_line, "the lesson needs at least one '##' section heading"))
+        problems.append(
+            Problem(path, body_line, "the lesson needs at least one '##' section heading")
+        )
     return problems, links
 
 
@@ -128,7 +144,9 @@ def _expand_placeholders(body: str, path: Path, body_line: int) -> tuple[str, li
             if match.group(1) != "models_table":
                 problems.append(Problem(path, number, f"unknown placeholder {match.group(0)!r}"))
             elif text.strip() != MODELS_TABLE:
-                problems.append(Problem(path, number, f"{MODELS_TABLE} must be on a line of its own"))
+                problems.append(
+                    Problem(path, number, f"{MODELS_TABLE} must be on a line of its own")
+                )
     if MODELS_TABLE not in body or problems:
         return body, problems
     try:
@@ -213,9 +231,21 @@ def _check_catalogue(lessons: list[Lesson]) -> list[Problem]:
     by_order: dict[int, Lesson] = {}
     for lesson in lessons:
         if lesson.slug in by_slug:
-            problems.append(Problem(lesson.path, 2, f"slug {lesson.slug!r} is also used by {by_slug[lesson.slug].path.name}"))
+            problems.append(
+                Problem(
+                    lesson.path,
+                    2,
+                    f"slug {lesson.slug!r} is also used by {by_slug[lesson.slug].path.name}",
+                )
+            )
         if lesson.order in by_order:
-            problems.append(Problem(lesson.path, 2, f"order {lesson.order} is also used by {by_order[lesson.order].path.name}"))
+            problems.append(
+                Problem(
+                    lesson.path,
+                    2,
+                    f"order {lesson.order} is also used by {by_order[lesson.order].path.name}",
+                )
+            )
         by_slug.setdefault(lesson.slug, lesson)
         by_order.setdefault(lesson.order, lesson)
     for lesson in lessons:
@@ -239,7 +269,8 @@ def _check_link(link: Link, lesson: Lesson, by_slug: dict[str, Lesson]) -> str |
         if target is None:
             return f"link {link.href!r}: there is no lesson with slug {slug!r}"
     if target and parts.fragment and parts.fragment not in target.anchors:
-        return f"link {link.href!r}: lesson {target.slug!r} has no heading with anchor #{parts.fragment}"
+        anchor = parts.fragment
+        return f"link {link.href!r}: lesson {target.slug!r} has no heading with anchor #{anchor}"
     return None
 
 

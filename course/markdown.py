@@ -30,9 +30,7 @@ def markdown() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
     md.enable("table").enable("strikethrough")
-    return md.use(
-        anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#"
-    )
+    return md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
 
 
 def render(source: str) -> str:

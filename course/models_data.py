@@ -102,7 +102,9 @@ def parse_model_data(text: str, path: Path) -> ModelData:
         raise ModelDataError(f"{path}: 'verified' must be a date (YYYY-MM-DD)")
     default = data.get(data.tutor_default)
     if default is None or not default.usable:
-        raise ModelDataError(f"{path}: tutor_default must name a model in the file that is not retired")
+        raise ModelDataError(
+            f"{path}: tutor_default must name a model in the file that is not retired"
+        )
     return data
 
 

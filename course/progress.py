@@ -27,7 +27,10 @@ class SessionProgress:
 
     def _data(self) -> dict:
         data = self.session.get(SESSION_KEY) or {}
-        return {"completed": list(data.get("completed", [])), "answers": dict(data.get("answers", {}))}
+        return {
+            "completed": list(data.get("completed", [])),
+            "answers": dict(data.get("answers", {})),
+        }
 
     def _save(self, data: dict) -> None:
         self.session[SESSION_KEY] = data
@@ -67,7 +70,9 @@ class AccountProgress:
         self.user = user
 
     def completed(self) -> set[str]:
-        return set(LessonCompletion.objects.filter(user=self.user).values_list("lesson_slug", flat=True))
+        return set(
+            LessonCompletion.objects.filter(user=self.user).values_list("lesson_slug", flat=True)
+        )
 
     def set_complete(self, slug: str, complete: bool) -> None:
         if complete:
@@ -82,7 +87,9 @@ class AccountProgress:
     def all_answers(self) -> dict[str, dict[str, Answer]]:
         result: dict[str, dict[str, Answer]] = {}
         for row in QuizAnswer.objects.filter(user=self.user):
-            result.setdefault(row.lesson_slug, {})[row.question_key] = Answer(row.choice, row.correct)
+            result.setdefault(row.lesson_slug, {})[row.question_key] = Answer(
+                row.choice, row.correct
+            )
         return result
 
     def record_answer(self, slug: str, question_key: str, choice: str, correct: bool) -> None:

@@ -12,7 +12,11 @@ urlpatterns = [
     path("lessons/<slug:slug>/quiz/<int:number>/", views.quiz_answer, name="quiz_answer"),
     path("lessons/<slug:slug>/complete/", views.lesson_complete, name="lesson_complete"),
     path("accounts/signup/", views.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

@@ -74,10 +74,16 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
         raise Http404("This lesson has no such question.")
     choice = request.POST.get("choice", "")
     if choice not in question.choices:
-        error = "Pick one of the answers, then check it." if not choice else "That is not one of the answers."
+        error = (
+            "Pick one of the answers, then check it."
+            if not choice
+            else "That is not one of the answers."
+        )
         item = {"question": question, "answer": None, "error": error}
         if request.htmx:
-            return render(request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=400)
+            return render(
+                request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=400
+            )
         context = _lesson_context(request, lessons, lesson)
         context["questions"][number - 1] = item
         return render(request, "course/lesson.html", context, status=400)
@@ -95,7 +101,9 @@ def lesson_complete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     progress_for(request).set_complete(slug, complete)
     if not request.htmx:
         return redirect(f"{reverse('lesson', args=[slug])}#completion")
-    return render(request, "course/lesson.html#completion", {"lesson": lesson, "complete": complete})
+    return render(
+        request, "course/lesson.html#completion", {"lesson": lesson, "complete": complete}
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,7 +9,12 @@ import pytest
 from course.lessons import load_catalogue
 from course.models_data import model_data
 
-SLUGS = ["messages-api", "system-prompts-and-caching", "models-tokens-and-sampling", "streaming-and-errors"]
+SLUGS = [
+    "messages-api",
+    "system-prompts-and-caching",
+    "models-tokens-and-sampling",
+    "streaming-and-errors",
+]
 
 
 @pytest.fixture
@@ -69,13 +74,22 @@ def checked_lines(source: str):
 def test_no_lesson_repeats_an_error_from_the_outline(course, pattern, why):
     for lesson in course.lessons:
         for number, line in checked_lines(lesson.source):
-            assert not re.search(pattern, line, flags=re.I), f"{lesson.slug}:{number}: {why}: {line}"
+            assert not re.search(pattern, line, flags=re.I), (
+                f"{lesson.slug}:{number}: {why}: {line}"
+            )
 
 
 def test_the_lessons_name_all_seven_stop_reasons(course):
     text = course.get("messages-api").source
-    for reason in ["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal",
-                   "model_context_window_exceeded"]:
+    for reason in [
+        "end_turn",
+        "max_tokens",
+        "stop_sequence",
+        "tool_use",
+        "pause_turn",
+        "refusal",
+        "model_context_window_exceeded",
+    ]:
         assert f"`{reason}`" in text
 
 

@@ -56,7 +56,9 @@ def test_it_reports_a_missing_key():
 def test_it_reports_an_unknown_key_at_its_line():
     text = lesson_text(**{"minutes: 5": "minutes: 5\nobjectivs: [typo]"})
     line = line_of(text, "objectivs")
-    assert any(p.startswith(f"lessons/99-tiny.md:{line}: unknown key 'objectivs'") for p in problems(text))
+    assert any(
+        p.startswith(f"lessons/99-tiny.md:{line}: unknown key 'objectivs'") for p in problems(text)
+    )
 
 
 def test_it_reports_a_quiz_answer_that_is_not_a_choice():
@@ -71,12 +73,16 @@ def test_it_reports_a_quiz_answer_that_is_not_a_choice():
 def test_it_reports_a_bad_slug_and_order():
     text = lesson_text(slug="Not A Slug", order=0)
     found = problems(text)
-    assert "lessons/99-tiny.md:3: slug must use lowercase letters, digits and single hyphens" in found
+    assert (
+        "lessons/99-tiny.md:3: slug must use lowercase letters, digits and single hyphens" in found
+    )
     assert "lessons/99-tiny.md:4: order must be a whole number of 1 or more" in found
 
 
 def test_it_reports_too_few_starters_and_a_bad_mode():
-    text = lesson_text(**{"    - Where does it live?\n": "", "  focus:": "  mode: lecture\n  focus:"})
+    text = lesson_text(
+        **{"    - Where does it live?\n": "", "  focus:": "  mode: lecture\n  focus:"}
+    )
     found = problems(text)
     assert any("tutor.starters must be a list of 3 to 5 items" in p for p in found)
     assert any("tutor.mode must be one of: socratic, explain" in p for p in found)
@@ -86,11 +92,16 @@ def test_it_reports_an_h1_and_a_skipped_heading_level_with_lines():
     text = lesson_text(**{"## Second section": "# Big title\n\n#### Deep"})
     found = problems(text)
     h1, h4 = line_of(text, "# Big title"), line_of(text, "#### Deep")
-    assert f"lessons/99-tiny.md:{h1}: '# Big title': start headings at '##' (the title is the page's h1)" in found
+    assert (
+        f"lessons/99-tiny.md:{h1}: '# Big title': start headings at '##' (the title is the page's h1)"
+        in found
+    )
     assert f"lessons/99-tiny.md:{h4}: heading 'Deep' skips from h1 to h4" in found
 
 
 def test_it_reports_an_unknown_placeholder():
     text = lesson_text(**{"More text.": "{{ price_list }}"})
     line = line_of(text, "{{ price_list }}")
-    assert f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}'" in problems(text)
+    assert f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}'" in problems(
+        text
+    )

@@ -23,7 +23,11 @@ def test_it_renders_tables_code_and_anchors(lessons_dir):
     assert "<table>" in lesson.html and "<td><code>model</code></td>" in lesson.html
     assert '<pre><code class="language-python"><span class="nb">print</span>' in lesson.html
     assert '<h2 id="a-table">' in lesson.html and '<h3 id="deeper">' in lesson.html
-    assert [(h.level, h.anchor) for h in lesson.toc] == [(2, "a-table"), (2, "some-code"), (3, "deeper")]
+    assert [(h.level, h.anchor) for h in lesson.toc] == [
+        (2, "a-table"),
+        (2, "some-code"),
+        (3, "deeper"),
+    ]
     assert "<script>" not in lesson.html and "&lt;script&gt;" in lesson.html
 
 
@@ -64,7 +68,10 @@ def test_it_checks_anchors_within_a_lesson(lessons_dir):
     text = lesson_text(**{"(#second-section)": "(#third-section)"})
     write(lessons_dir / "01-a.md", text)
     (problem,) = load_catalogue().problems
-    assert problem.message == "link '#third-section': lesson 'tiny' has no heading with anchor #third-section"
+    assert (
+        problem.message
+        == "link '#third-section': lesson 'tiny' has no heading with anchor #third-section"
+    )
 
 
 def test_it_picks_up_an_edit_without_a_restart(lessons_dir):

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,30 +14,63 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='LessonCompletion',
+            name="LessonCompletion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lesson_slug', models.SlugField(max_length=100)),
-                ('completed_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='completions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("lesson_slug", models.SlugField(max_length=100)),
+                ("completed_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="completions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'lesson_slug'), name='one_completion_per_lesson')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "lesson_slug"), name="one_completion_per_lesson"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='QuizAnswer',
+            name="QuizAnswer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lesson_slug', models.SlugField(max_length=100)),
-                ('question_key', models.CharField(max_length=40)),
-                ('choice', models.CharField(max_length=20)),
-                ('correct', models.BooleanField()),
-                ('answered_at', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quiz_answers', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("lesson_slug", models.SlugField(max_length=100)),
+                ("question_key", models.CharField(max_length=40)),
+                ("choice", models.CharField(max_length=20)),
+                ("correct", models.BooleanField()),
+                ("answered_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quiz_answers",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'lesson_slug', 'question_key'), name='one_answer_per_question')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "lesson_slug", "question_key"),
+                        name="one_answer_per_question",
+                    )
+                ],
             },
         ),
     ]

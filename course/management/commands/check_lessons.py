@@ -28,7 +28,9 @@ class Command(BaseCommand):
             )
             for line in self.tutor_report(lesson):
                 self.stdout.write(f"    {line}")
-        self.stdout.write(f"Model data verified {data.verified:%Y-%m-%d}; tutor default {data.tutor_default}.")
+        self.stdout.write(
+            f"Model data verified {data.verified:%Y-%m-%d}; tutor default {data.tutor_default}."
+        )
         if catalogue.problems:
             raise CommandError(f"{len(catalogue.problems)} problem(s) in the lessons; see above.")
         self.stdout.write(self.style.SUCCESS(f"All {len(catalogue.lessons)} lessons are fine."))
