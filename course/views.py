@@ -82,11 +82,11 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
         item = {"question": question, "answer": None, "error": error}
         if request.htmx:
             return render(
-                request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=400
+                request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=422
             )
         context = _lesson_context(request, lessons, lesson)
         context["questions"][number - 1] = item
-        return render(request, "course/lesson.html", context, status=400)
+        return render(request, "course/lesson.html", context, status=422)
     progress_for(request).record_answer(slug, question.key, choice, question.is_right(choice))
     if not request.htmx:
         return redirect(f"{reverse('lesson', args=[slug])}#question-{number}")

@@ -50,15 +50,15 @@ def test_the_explanation_is_shown_after_answering(client, question):
         ({"choice": "<script>"}, "That is not one of the answers."),
     ],
 )
-def test_a_malformed_answer_is_a_clear_400(client, data, message):
+def test_a_malformed_answer_is_a_clear_422(client, data, message):
     response = client.post(URL, data, **HX)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
 
 
 def test_a_malformed_answer_without_javascript_shows_the_page_with_the_error(client):
     response = client.post(URL, {})
-    assert response.status_code == 400
+    assert response.status_code == 422
     html = response.content.decode()
     assert "<h1" in html and "Pick one of the answers, then check it." in html
 
