@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "servestatic",
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
@@ -168,6 +169,25 @@ X_FRAME_OPTIONS = "DENY"
 # The course content: lesson Markdown files and the model data file.
 LESSONS_DIR = Path(os.environ.get("LESSONS_DIR", BASE_DIR / "lessons"))
 MODELS_FILE = Path(os.environ.get("MODELS_FILE", LESSONS_DIR / "models.yaml"))
+
+# The tutor. ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK itself; with no key
+# the tutor runs offline (retrieval over the lesson). TUTOR_MODEL defaults to tutor_default in
+# lessons/models.yaml.
+ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "")
+TUTOR_MODEL = os.environ.get("TUTOR_MODEL", "")
+TUTOR_MAX_TOKENS = envint("TUTOR_MAX_TOKENS", 1024)
+TUTOR_MAX_RETRIES = envint("TUTOR_MAX_RETRIES", 2)  # the SDK's own retries, before a reply starts
+TUTOR_TIMEOUT_SECONDS = envint("TUTOR_TIMEOUT_SECONDS", 60)  # per read; chat must fail fast
+TUTOR_RETRY_AFTER_CAP_SECONDS = envint("TUTOR_RETRY_AFTER_CAP_SECONDS", 5)
+TUTOR_CONTEXT_BUDGET_TOKENS = envint("TUTOR_CONTEXT_BUDGET_TOKENS", 24_000)
+TUTOR_MAX_MESSAGE_CHARS = envint("TUTOR_MAX_MESSAGE_CHARS", 4_000)
+TUTOR_BURST_PER_MINUTE = envint("TUTOR_BURST_PER_MINUTE", 6)
+TUTOR_MESSAGES_PER_DAY = envint("TUTOR_MESSAGES_PER_DAY", 100)
+TUTOR_TOKENS_PER_DAY = envint("TUTOR_TOKENS_PER_DAY", 400_000)
+TUTOR_COALESCE_MS = envint("TUTOR_COALESCE_MS", 30)  # deltas arriving faster share one frame
+TUTOR_FLUSH_SECONDS = 1.0  # a streaming reply is saved at least this often
+TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 15)  # unsaved this long: its writer died
+TUTOR_OFFLINE_DELAY_MS = envint("TUTOR_OFFLINE_DELAY_MS", 12)
 
 LOGGING = {
     "version": 1,

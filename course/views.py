@@ -11,6 +11,7 @@ from django_htmx.middleware import HtmxDetails
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue
 from course.progress import progress_for
+from tutor.panel import panel_context
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -57,6 +58,7 @@ def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) ->
         "next": following,
         "complete": lesson.slug in progress.completed(),
         "questions": [{"question": q, "answer": answers.get(q.key)} for q in lesson.quiz],
+        "tutor": panel_context(request, lesson),
     }
 
 

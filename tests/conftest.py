@@ -5,6 +5,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from django.contrib.auth import get_user_model
 
 from course import lessons, models_data
@@ -93,3 +94,50 @@ def lessons_dir(tmp_path: Path, settings) -> Path:
 def write(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server():
+    from tests.fake_anthropic import FakeAnthropic
+
+    # Like the real API, a cache hit depends on the prefix's content, not on where the
+    # cache_control markers sit.
+    with FakeAnthropic(cache_control_in_key=False) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server):
+    fake_anthropic_server.reset()
+    yield fake_anthropic_server
+    fake_anthropic_server.reset()
+
+
+@pytest.fixture
+def online(settings, monkeypatch, fake_anthropic):
+    """The tutor talks to the fake Anthropic server through the real SDK."""
+    from tutor import llm
+
+    settings.ANTHROPIC_API_KEY = "sk-ant-test-key-never-shown"
+    settings.TUTOR_MAX_RETRIES = 0
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
+    llm._clients.clear()
+    return fake_anthropic
+
+
+@pytest_asyncio.fixture
+async def tutor_cleanup():
+    """Let replies still being written finish inside the test's event loop, then close the client."""
+    from tutor import generation, llm
+
+    yield
+    for reply in list(generation.running.values()):
+        reply.task.cancel()
+    await generation.settle()
+    await llm.aclose()
+
+
+@pytest.fixture(autouse=True)
+def fast_tutor(settings):
+    settings.TUTOR_OFFLINE_DELAY_MS = 0
+    settings.TUTOR_COALESCE_MS = 5

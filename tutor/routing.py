@@ -1,3 +1,9 @@
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from tutor.consumers import TutorConsumer
+
+websocket_urlpatterns = [
+    path("ws/tutor/<slug:slug>/", TutorConsumer.as_asgi()),
+]

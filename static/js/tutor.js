@@ -1,0 +1,47 @@
+// The tutor panel: only what htmx cannot do on its own.
+(function () {
+  "use strict";
+
+  function newId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
+  }
+
+  // Enter sends, Shift+Enter makes a new line; never send while an IME is composing a character.
+  document.addEventListener("keydown", function (event) {
+    var input = event.target;
+    if (input.id !== "tutor-input" || event.key !== "Enter") return;
+    if (event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    event.preventDefault();
+    if (input.value.trim() && input.form) input.form.requestSubmit();
+  });
+
+  // Every question carries an id of its own, so a message that a flaky connection re-sends is
+  // answered once. Empty questions are not sent at all.
+  document.addEventListener("htmx:wsConfigSend", function (event) {
+    var params = event.detail.parameters;
+    if (params.action) return;
+    if (!String(params.message || "").trim()) {
+      event.preventDefault();
+      return;
+    }
+    params.client_id = newId();
+  });
+
+  // Follow a streaming reply down the log, unless the learner scrolled up to read.
+  var pinned = true;
+  function log() { return document.getElementById("tutor-log"); }
+  document.addEventListener("scroll", function (event) {
+    var el = log();
+    if (event.target === el) pinned = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+  }, true);
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var el = log();
+    if (el && pinned) el.scrollTop = el.scrollHeight;
+  });
+  document.addEventListener("htmx:wsAfterSend", function () { pinned = true; });
+  document.addEventListener("DOMContentLoaded", function () {
+    var el = log();
+    if (el) el.scrollTop = el.scrollHeight;
+  });
+})();

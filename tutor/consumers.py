@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from course.lessons import Lesson, catalogue
+from tutor import config, fragments, frames, generation, limits, startup
+from tutor.models import Busy, Conversation, Duplicate, Message
+
+logger = logging.getLogger(__name__)
+
+# Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
+# not reconnect after these, so a refused socket does not retry forever.
+UNAUTHENTICATED, NOT_FOUND = 4401, 4404
+
+
+class TutorConsumer(AsyncWebsocketConsumer):
+    """Glue between one browser socket and the conversation it shows."""
+
+    following: int | None = None  # the streaming reply this socket is showing
+    sent_upto = 0  # how much of that reply's text this socket has sent
+    snapshot_pending = False
+    conversation: Conversation | None = None
+
+    async def connect(self) -> None:
+        await self.accept()  # then close with a 4xxx code: a refused handshake would retry forever
+        self.lesson: Lesson | None = (await sync_to_async(catalogue)()).get(
+            self.scope["url_route"]["kwargs"]["slug"]
+        )
+        if self.lesson is None or not self.lesson.tutor.enabled:
+            await self.send(text_data=fragments.notice("This lesson has no tutor."))
+            await self.close(code=NOT_FOUND)
+            return
+        user = self.scope["user"]
+        if not user.is_authenticated:
+            await self.send(text_data=fragments.notice("Sign in to ask the tutor."))
+            await self.close(code=UNAUTHENTICATED)
+            return
+        await database_sync_to_async(startup.interrupt_orphans_once)()
+        self.conversation = await database_sync_to_async(Conversation.objects.current_for)(
+            user, self.lesson.slug
+        )
+        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
+        reply = await database_sync_to_async(self.conversation.streaming_reply)()
+        if reply is not None:
+            await self._follow(reply.pk, reply.text)
+            await generation.request_snapshot(self.conversation, self.channel_name)
+        await self.send(text_data=fragments.actions(streaming=reply is not None))
+
+    async def disconnect(self, code: int) -> None:
+        # The reply being written goes on: it is saved and shown on the next visit.
+        if self.conversation is not None:
+            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.conversation is None:
+            return
+        try:
+            frame = frames.parse(text_data, bytes_data)
+        except frames.BadFrame as error:
+            await self.send(text_data=fragments.notice(str(error)))
+            return
+        if frame.action == "stop":
+            await generation.stop(self.conversation)
+        elif frame.action == "retry":
+            await self._retry(frame.message_id)
+        else:
+            await self._ask(frame.text.strip(), frame.client_id, frame.text)
+
+    async def _ask(self, question: str, client_id: str, typed: str) -> None:
+        if not question:
+            await self.send(text_data=fragments.notice("Type a question first."))
+            return
+        if len(question) > settings.TUTOR_MAX_MESSAGE_CHARS:
+            await self._refuse(
+                f"Your question is {len(question):,} characters long; the tutor takes up to "
+                f"{settings.TUTOR_MAX_MESSAGE_CHARS:,}. Shorten it and send again.",
+                typed,
+            )
+            return
+        user = self.scope["user"]
+        allowance = await database_sync_to_async(limits.allowance)(user)
+        if allowance.refused:
+            await self._refuse(allowance.refused, typed)
+            return
+        model = config.model_id() if config.online() else "offline"
+        try:
+            question_message, reply = await database_sync_to_async(self.conversation.start_turn)(
+                question, client_id, model
+            )
+        except Duplicate:
+            return  # a flaky connection re-sent a message that is already being answered
+        except Busy:
+            await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
+            return
+        await self.channel_layer.group_send(
+            self.conversation.group_name,
+            {"type": "tutor.started", "question_id": question_message.pk, "reply_id": reply.pk},
+        )
+        generation.start(self.conversation, reply, self.lesson)
+
+    async def _retry(self, message_id: int | None) -> None:
+        failed = await database_sync_to_async(
+            Message.objects.filter(
+                pk=message_id,
+                conversation=self.conversation,
+                status=Message.Status.FAILED,
+                retryable=True,
+            ).first
+        )()
+        if failed is None:
+            await self.send(text_data=fragments.notice("There is nothing to retry."))
+            return
+        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
+        if allowance.refused:
+            await self.send(text_data=fragments.notice(allowance.refused))
+            return
+        model = config.model_id() if config.online() else "offline"
+        try:
+            reply = await database_sync_to_async(self.conversation.retry_turn)(failed, model)
+        except Busy:
+            await self.send(text_data=fragments.notice("The tutor is still answering."))
+            return
+        await self.channel_layer.group_send(
+            self.conversation.group_name,
+            {
+                "type": "tutor.started",
+                "question_id": None,
+                "reply_id": reply.pk,
+                "replaces": failed.pk,
+            },
+        )
+        generation.start(self.conversation, reply, self.lesson)
+
+    async def _refuse(self, reason: str, typed: str) -> None:
+        await self.send(text_data=fragments.notice(reason) + fragments.restore_input(typed))
+
+    async def _follow(self, reply_id: int, text: str) -> None:
+        self.following, self.sent_upto = reply_id, len(text)
+        await self.send(text_data=fragments.replace_text(reply_id, text))
+
+    # Group events: every socket showing this conversation gets them.
+
+    async def tutor_started(self, event: dict) -> None:
+        ids = [i for i in (event["question_id"], event["reply_id"]) if i]
+        rows = await database_sync_to_async(lambda: list(Message.objects.filter(pk__in=ids)))()
+        html = fragments.clear_notice() + fragments.actions(streaming=True)
+        html += fragments.starters(self.lesson, show=False)
+        if event.get("replaces"):
+            html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
+        await self.send(text_data=html + fragments.appended(*rows))
+        self.following, self.sent_upto = event["reply_id"], 0
+
+    async def tutor_delta(self, event: dict) -> None:
+        if event["message_id"] != self.following:
+            return
+        start, text = event["offset"], event["text"]
+        end = start + len(text)
+        if end <= self.sent_upto:
+            return
+        if start > self.sent_upto:
+            # We missed text (joined mid-reply, or the layer dropped a frame): ask the writer
+            # for everything so far; later deltas continue from there.
+            if not self.snapshot_pending:
+                self.snapshot_pending = True
+                await generation.request_snapshot(self.conversation, self.channel_name)
+            return
+        await self.send(text_data=fragments.delta(self.following, text[self.sent_upto - start :]))
+        self.sent_upto = end
+
+    async def tutor_snapshot(self, event: dict) -> None:
+        self.snapshot_pending = False
+        if event["message_id"] == self.following and len(event["text"]) > self.sent_upto:
+            await self._follow(self.following, event["text"])
+
+    async def tutor_finished(self, event: dict) -> None:
+        reply = await database_sync_to_async(Message.objects.get)(pk=event["message_id"])
+        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
+        self.following = None
+        await self.send(
+            text_data=fragments.message(reply, oob="outerHTML")
+            + fragments.actions(streaming=False)
+            + fragments.allowance(allowance)
+        )

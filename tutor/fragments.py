@@ -1,0 +1,73 @@
+"""The HTML the tutor socket sends: only hx-swap-oob elements with ids (see templates/tutor/)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils.html import escape
+
+from course.lessons import Lesson
+from tutor.limits import Allowance
+from tutor.models import Message
+
+
+def message(message: Message, oob: str = "true") -> str:
+    return render_to_string("tutor/_message.html", {"message": message, "oob": oob})
+
+
+def appended(*messages: Message) -> str:
+    """New messages at the end of the log."""
+    inner = "".join(render_to_string("tutor/_message.html", {"message": m}) for m in messages)
+    return f'<div id="tutor-log" hx-swap-oob="beforeend">{inner}</div>'
+
+
+def delta(message_id: int, text: str) -> str:
+    # Model text is untrusted: escaped, it can neither run script nor swap another element.
+    return f'<span id="msg-{message_id}-text" hx-swap-oob="beforeend">{escape(text)}</span>'
+
+
+def replace_text(message_id: int, text: str) -> str:
+    return (
+        f'<div id="msg-{message_id}-text" class="msg-body msg-plain" hx-swap-oob="true">'
+        f"{escape(text)}</div>"
+    )
+
+
+def actions(streaming: bool) -> str:
+    return render_to_string("tutor/_actions.html", {"streaming": streaming, "oob": True})
+
+
+def notice(text: str) -> str:
+    return (
+        '<div id="tutor-notice" class="tutor-notice is-visible" role="alert" hx-swap-oob="true">'
+        f"{escape(text)}</div>"
+    )
+
+
+def clear_notice() -> str:
+    return '<div id="tutor-notice" class="tutor-notice" role="alert" hx-swap-oob="true"></div>'
+
+
+def restore_input(text: str) -> str:
+    """Put a refused question back in the box: nothing a learner wrote is lost."""
+    return render_to_string(
+        "tutor/_input.html",
+        {"text": text, "oob": True, "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS},
+    )
+
+
+def starters(lesson: Lesson, show: bool, oob: bool = True) -> str:
+    return render_to_string(
+        "tutor/_starters.html", {"show": show, "starters": starter_buttons(lesson), "oob": oob}
+    )
+
+
+def starter_buttons(lesson: Lesson) -> list[dict]:
+    return [{"text": text, "vals": json.dumps({"message": text})} for text in lesson.tutor.starters]
+
+
+def allowance(value: Allowance) -> str:
+    inner = render_to_string("tutor/_allowance.html", {"allowance": value})
+    return f'<p class="tutor-footnote" id="tutor-allowance" hx-swap-oob="true">{inner}</p>'

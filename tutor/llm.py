@@ -1,0 +1,207 @@
+"""The only code that calls Claude: one streamed Messages API request per tutor reply.
+
+Docs: https://platform.claude.com/docs/en/build-with-claude/streaming and
+https://platform.claude.com/docs/en/api/errors
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anthropic
+import httpx2
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Call:
+    """What one request sent and got back; filled in as the stream goes."""
+
+    model: str
+    max_tokens: int
+    started: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+    stop_reason: str = ""
+    stop_details: dict | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    request_id: str = ""
+
+    @property
+    def ttft_ms(self) -> int | None:
+        if self.first_token_at is None:
+            return None
+        return round((self.first_token_at - self.started) * 1000)
+
+
+@dataclass
+class TutorError(Exception):
+    """A failed call, described for the learner (never with the key or a traceback)."""
+
+    kind: str
+    message: str
+    retryable: bool
+    retry_after: float | None = None
+    status: int | None = None
+    request_id: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+class CapRetryAfter(anthropic.Middleware):
+    """Let the SDK retry a 429 only when its retry-after is short; a chat cannot wait minutes."""
+
+    async def handle_async(self, request, call_next):
+        response = await call_next(request)
+        if response.status_code == 429:
+            wait = _retry_after(response.http_response.headers)
+            if wait is None or wait > settings.TUTOR_RETRY_AFTER_CAP_SECONDS:
+                response.http_response.headers["x-should-retry"] = "false"
+        return response
+
+
+_clients: dict[int, anthropic.AsyncAnthropic] = {}
+
+
+def client() -> anthropic.AsyncAnthropic:
+    """One client per event loop: an httpx2 pool cannot outlive the loop it was made in."""
+    loop = asyncio.get_running_loop()
+    key = id(loop)
+    if key not in _clients:
+        _clients.clear()  # an old loop's client is unusable; let it go
+        _clients[key] = anthropic.AsyncAnthropic(
+            api_key=settings.ANTHROPIC_API_KEY,
+            max_retries=settings.TUTOR_MAX_RETRIES,
+            timeout=httpx2.Timeout(settings.TUTOR_TIMEOUT_SECONDS, connect=5.0),
+            middleware=[CapRetryAfter()],
+        )
+    return _clients[key]
+
+
+async def aclose() -> None:
+    """Close this loop's client and its connections."""
+    loop_client = _clients.pop(id(asyncio.get_running_loop()), None)
+    if loop_client is not None:
+        await loop_client.close()
+
+
+async def stream_reply(
+    *,
+    model: str,
+    max_tokens: int,
+    system: list[dict],
+    messages: list[dict],
+    on_text: Callable[[str], None],
+    call: Call,
+) -> None:
+    """Stream a reply, calling `on_text` with each text delta; raise TutorError on failure."""
+    try:
+        async with client().messages.stream(
+            model=model, max_tokens=max_tokens, system=system, messages=messages
+        ) as stream:
+            call.request_id = stream.request_id or ""
+            async for event in stream:
+                if event.type == "message_start":
+                    call.usage = _usage(event.message.usage)
+                elif event.type == "text":
+                    if call.first_token_at is None:
+                        call.first_token_at = time.monotonic()
+                    on_text(event.text)
+                elif event.type == "message_delta":
+                    call.stop_reason = event.delta.stop_reason or ""
+                    details = getattr(event.delta, "stop_details", None)
+                    call.stop_details = details.model_dump() if details is not None else None
+                    call.usage["output_tokens"] = event.usage.output_tokens
+    except anthropic.APIError as error:
+        raise classify(error) from error
+
+
+def _usage(usage) -> dict[str, int]:
+    return {
+        "input_tokens": usage.input_tokens or 0,
+        "output_tokens": usage.output_tokens or 0,
+        "cache_creation_input_tokens": usage.cache_creation_input_tokens or 0,
+        "cache_read_input_tokens": usage.cache_read_input_tokens or 0,
+    }
+
+
+def _retry_after(headers) -> float | None:
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return float(value) * scale
+            except ValueError:
+                return None
+    return None
+
+
+def classify(error: anthropic.APIError) -> TutorError:
+    """Map an SDK error to what the learner sees and whether a retry can help."""
+    request_id = getattr(error, "request_id", None) or ""
+    if isinstance(error, anthropic.APITimeoutError):
+        return TutorError("timeout", "Claude took too long to answer.", True, request_id=request_id)
+    if isinstance(error, anthropic.APIConnectionError):
+        return TutorError(
+            "connection",
+            "The connection to Claude dropped before the reply finished.",
+            True,
+            request_id=request_id,
+        )
+    if not isinstance(error, anthropic.APIStatusError):
+        return TutorError("error", "Something went wrong talking to Claude.", True)
+    status = error.status_code
+    kind = getattr(error, "type", None) or _body_type(error) or "api_error"
+    common = {"status": status, "request_id": request_id}
+    if status == 200:  # an `error` event in a stream that had already begun
+        return TutorError(
+            kind, f"Claude's reply was interrupted by an upstream error ({kind}).", True, **common
+        )
+    if status == 429:
+        wait = _retry_after(error.response.headers)
+        if wait is None:
+            message = "The course has hit Claude's usage limit for now. Please try again later."
+        else:
+            message = (
+                f"Claude is receiving too many requests. Try again in {max(1, round(wait))} s."
+            )
+        return TutorError("rate_limit_error", message, wait is not None, retry_after=wait, **common)
+    if status == 529:
+        return TutorError("overloaded_error", "Claude is overloaded right now.", True, **common)
+    if status >= 500:
+        return TutorError(kind, "Claude's service had a temporary problem.", True, **common)
+    if status in (401, 403):
+        # An operator problem: the key is wrong, revoked or lacks access. Say so loudly, once
+        # per failure, without the key itself.
+        logger.critical(
+            "Anthropic refused the tutor's API key (HTTP %s %s, request %s): "
+            "check ANTHROPIC_API_KEY",
+            status,
+            kind,
+            request_id or "-",
+        )
+        return TutorError(
+            kind,
+            "The tutor is unavailable because of a configuration problem. The site team "
+            "has been alerted.",
+            False,
+            **common,
+        )
+    logger.error(
+        "Anthropic rejected a tutor request: HTTP %s %s (request %s)", status, kind, request_id
+    )
+    return TutorError(
+        kind, f"Claude could not answer this request ({status} {kind}).", False, **common
+    )
+
+
+def _body_type(error: anthropic.APIStatusError) -> str | None:
+    body = error.body if isinstance(error.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    return inner.get("type") if isinstance(inner, dict) else None

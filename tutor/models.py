@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from course.models_data import ModelInfo
+
+
+class PromptVersion(models.Model):
+    """One exact system prompt the tutor sent; turns point here instead of copying it."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    lesson_slug = models.SlugField(max_length=100)
+    text = models.TextField()  # the system blocks as JSON, byte for byte what was sent
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.lesson_slug} prompt {self.sha256[:10]}"
+
+    @classmethod
+    def for_text(cls, lesson_slug: str, text: str) -> PromptVersion:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        version, _ = cls.objects.get_or_create(
+            sha256=digest, defaults={"lesson_slug": lesson_slug, "text": text}
+        )
+        return version
+
+
+class Busy(Exception):
+    """A reply is already being written in this conversation."""
+
+
+class Duplicate(Exception):
+    """This client message id was already received (a flaky connection re-sent it)."""
+
+
+class ConversationQuerySet(models.QuerySet):
+    def current_for(self, user, lesson_slug: str) -> Conversation:
+        conversation = self.filter(user=user, lesson_slug=lesson_slug, archived=False).first()
+        return conversation or self.create(user=user, lesson_slug=lesson_slug)
+
+
+class Conversation(models.Model):
+    """A learner's conversation with one lesson's tutor."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    lesson_slug = models.SlugField(max_length=100, db_index=True)
+    archived = models.BooleanField(default=False)  # "new conversation" archives the current one
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "lesson_slug"],
+                condition=models.Q(archived=False),
+                name="one_current_conversation_per_lesson",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.lesson_slug} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def group_name(self) -> str:
+        return f"tutor.conversation.{self.pk}"
+
+    @property
+    def control_group_name(self) -> str:
+        return f"tutor.control.{self.pk}"
+
+    def start_new(self) -> Conversation:
+        with transaction.atomic():
+            Conversation.objects.filter(pk=self.pk).update(archived=True)
+            return Conversation.objects.create(user=self.user, lesson_slug=self.lesson_slug)
+
+    def streaming_reply(self) -> Message | None:
+        Message.objects.mark_stale_interrupted(conversation=self)
+        return self.messages.filter(
+            role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
+        ).first()
+
+    def start_turn(self, text: str, client_id: str, model: str) -> tuple[Message, Message]:
+        """Save the learner's message and an empty reply, or refuse a duplicate or a busy turn.
+
+        The conversation row is locked so that two processes cannot both start a reply.
+        """
+        with transaction.atomic():
+            Conversation.objects.select_for_update().filter(pk=self.pk).first()
+            if client_id and self.messages.filter(client_id=client_id).exists():
+                raise Duplicate(client_id)
+            if self.streaming_reply():
+                raise Busy()
+            question = self.messages.create(role=Message.Role.USER, text=text, client_id=client_id)
+            reply = self.messages.create(
+                role=Message.Role.ASSISTANT,
+                reply_to=question,
+                status=Message.Status.STREAMING,
+                model=model,
+            )
+            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+        return question, reply
+
+    def retry_turn(self, failed: Message, model: str) -> Message:
+        with transaction.atomic():
+            Conversation.objects.select_for_update().filter(pk=self.pk).first()
+            if self.streaming_reply():
+                raise Busy()
+            reply = self.messages.create(
+                role=Message.Role.ASSISTANT,
+                reply_to=failed.reply_to,
+                status=Message.Status.STREAMING,
+                model=model,
+            )
+            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+        return reply
+
+    def history_before(self, reply: Message) -> list[Message]:
+        """The turns sent upstream for `reply`: everything up to the question it answers."""
+        kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
+        rows = self.messages.filter(pk__lte=reply.reply_to_id).order_by("pk")
+        return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
+
+
+class MessageQuerySet(models.QuerySet):
+    def mark_stale_interrupted(self, **filters) -> int:
+        """Replies still "streaming" whose writer stopped saving them died with their process."""
+        limit = timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
+        return self.filter(
+            role=Message.Role.ASSISTANT,
+            status=Message.Status.STREAMING,
+            updated_at__lt=limit,
+            **filters,
+        ).update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        INTERRUPTED = "interrupted"
+        FAILED = "failed"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
+    client_id = models.CharField(max_length=64, blank=True)  # the browser's id for a question
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # What the API call behind a reply did (assistant messages only).
+    model = models.CharField(max_length=100, blank=True)
+    prompt = models.ForeignKey(PromptVersion, null=True, blank=True, on_delete=models.PROTECT)
+    first_context_id = models.BigIntegerField(
+        null=True, blank=True
+    )  # oldest turn sent after trimming
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=40, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cache_creation_input_tokens = models.PositiveIntegerField(default=0)
+    cache_read_input_tokens = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    error_type = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    retryable = models.BooleanField(default=False)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="one_message_per_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} #{self.pk} ({self.status})"
+
+    @property
+    def is_assistant(self) -> bool:
+        return self.role == self.Role.ASSISTANT
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.status == self.Status.STREAMING
+
+    @property
+    def is_offline(self) -> bool:
+        return self.model == "offline"
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
+
+    def cost(self, model: ModelInfo | None) -> Decimal | None:
+        """US dollars for this call, from the model data file; None when the model is unknown."""
+        if model is None:
+            return None
+        per_token = Decimal(1_000_000)
+        return (
+            self.input_tokens * model.input
+            + self.cache_creation_input_tokens * model.cache_write_5m
+            + self.cache_read_input_tokens * model.cache_read
+            + self.output_tokens * model.output
+        ) / per_token
