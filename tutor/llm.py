@@ -120,6 +120,12 @@ async def stream_reply(
                     call.usage["output_tokens"] = event.usage.output_tokens
     except anthropic.APIError as error:
         raise classify(error) from error
+    except httpx2.TimeoutException as error:  # mid-stream, the SDK lets transport errors through
+        raise TutorError("timeout", "Claude took too long to answer.", True) from error
+    except httpx2.TransportError as error:
+        raise TutorError(
+            "connection", "The connection to Claude dropped before the reply finished.", True
+        ) from error
 
 
 def _usage(usage) -> dict[str, int]:
