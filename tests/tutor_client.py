@@ -68,3 +68,22 @@ def streamed_text(frames: list[str]) -> str:
         r'<span id="msg-\d+-text" hx-swap-oob="beforeend">(.*?)</span>', "".join(frames), re.S
     )
     return html.unescape("".join(pieces))
+
+
+def shown_text(frames: list[str]) -> str:
+    """What the browser shows of a streaming reply: a snapshot replaces the text, a delta appends."""
+    import html
+
+    shown = ""
+    pattern = re.compile(
+        r'<div id="msg-\d+-text" class="msg-body msg-plain" hx-swap-oob="true">(.*?)</div>'
+        r'|<span id="msg-\d+-text" hx-swap-oob="beforeend">(.*?)</span>',
+        re.S,
+    )
+    for frame in frames:
+        for snapshot, delta in pattern.findall(frame):
+            if delta:
+                shown += html.unescape(delta)
+            else:
+                shown = html.unescape(snapshot)
+    return shown

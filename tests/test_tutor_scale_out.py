@@ -1,0 +1,162 @@
+"""Two daphne processes, one Redis channel layer, one database: a reply survives moving between them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.fake_anthropic import Reply
+from tests.tutor_client import shown_text
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS = "redis://127.0.0.1:6379/15"
+FINAL = 'hx-swap-oob="outerHTML"'
+
+SESSION_SCRIPT = """
+import django; django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+user = get_user_model().objects.create_user("scale", password="a long pass phrase")
+client = Client(); client.force_login(user)
+print(client.cookies["sessionid"].value)
+"""
+
+
+def redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not redis_up(), reason="needs Redis on 127.0.0.1:6379 (.ci/run starts it)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, fake_anthropic_server):
+    tmp_path = tmp_path_factory.mktemp("cluster")
+    fake_anthropic = fake_anthropic_server
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "SECRET_KEY": "scale-out-test",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "REDIS_URL": REDIS,
+        "ANTHROPIC_API_KEY": "sk-ant-scale",
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "LOG_LEVEL": "WARNING",
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env["DJANGO_SETTINGS_MODULE"] = "course.settings"
+    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], **run)
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], **run)
+    cookie = subprocess.run([sys.executable, "-c", SESSION_SCRIPT], **run).stdout.strip()
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "course.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        yield ports, cookie
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def open_socket(port: int, cookie: str):
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/tutor/messages-api/",
+        origin=f"http://127.0.0.1:{port}",
+        additional_headers={"Cookie": f"sessionid={cookie}"},
+    )
+
+
+async def frames_until(socket, pattern: str, timeout: float = 15) -> list[str]:
+    frames = []
+    while True:
+        frame = await asyncio.wait_for(socket.recv(), timeout)
+        frames.append(frame)
+        if re.search(pattern, frame):
+            return frames
+
+
+@pytest.mark.asyncio
+async def test_a_reply_started_on_one_process_continues_on_the_other(cluster, fake_anthropic):
+    (first_port, second_port), cookie = cluster
+    fake_anthropic.enqueue(Reply(tokens=80, rate=40))
+    async with open_socket(first_port, cookie) as first:
+        await first.recv()
+        await first.send(json.dumps({"message": "Survive a move", "client_id": "scale-client-1"}))
+        await frames_until(first, "w0004")
+    async with open_socket(second_port, cookie) as second:
+        frames = await frames_until(second, FINAL)
+    seen = shown_text(frames)
+    assert "w0004" in seen and seen.rstrip().endswith("w0079")
+    assert seen.count("w0010") == 1  # nothing repeated, nothing missing in between
+    words = re.findall(r"w(\d{4})", seen)
+    assert [int(w) for w in words] == list(range(1, 80))
+
+
+@pytest.mark.asyncio
+async def test_stop_on_one_process_stops_the_reply_written_by_the_other(cluster, fake_anthropic):
+    (first_port, second_port), cookie = cluster
+    fake_anthropic.enqueue(Reply(tokens=400, rate=20))
+    async with open_socket(first_port, cookie) as first, open_socket(second_port, cookie) as second:
+        await first.recv()
+        await second.recv()
+        await first.send(
+            json.dumps({"message": "Stop me from elsewhere", "client_id": "scale-client-2"})
+        )
+        await frames_until(second, "w0002")  # the other process follows the reply live
+        await second.send(json.dumps({"action": "stop"}))
+        final = (await frames_until(first, FINAL))[-1]
+        assert "You stopped this reply." in final
+        assert "w0400" not in final
