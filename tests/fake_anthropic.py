@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -136,19 +137,27 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Cancel a helper task and wait for it, so the stream reader is free again."""
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # mark it retrieved
+class _Reader(asyncio.StreamReader):
+    """A StreamReader that also tells when the client hung up, without reading anything."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=2**16, loop=loop)
+        self.hung_up = asyncio.Event()
+
+    def feed_eof(self) -> None:
+        super().feed_eof()
+        self.hung_up.set()
+
+    def set_exception(self, exc: BaseException) -> None:
+        super().set_exception(exc)
+        self.hung_up.set()
 
 
 @dataclasses.dataclass
 class _Exchange:
     """One request on one connection, and how to answer it."""
 
-    reader: asyncio.StreamReader
+    reader: _Reader
     writer: asyncio.StreamWriter
     request_id: str
     received_ns: int
@@ -166,12 +175,10 @@ class _Exchange:
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         await self.writer.drain()
 
-    async def wait_for_hangup(self, seconds: float) -> None:
-        hangup = asyncio.ensure_future(self.reader.read(1))
-        try:
-            await asyncio.wait({hangup}, timeout=seconds)
-        finally:
-            await _settle(hangup)
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake up early if the client hangs up."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.reader.hung_up.wait(), seconds)
 
 
 class FakeAnthropic:
@@ -195,7 +202,7 @@ class FakeAnthropic:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host, self.port, self.default_tokens = host, port, tokens
-        self.default: Reply = Reply(ttft=ttft, rate=rate)
+        self.default: Behaviour = Reply(ttft=ttft, rate=rate)
         self.min_cache_tokens, self.cache_control_in_key = min_cache_tokens, cache_control_in_key
         self.clock = clock
         self._lock = threading.Lock()
@@ -287,7 +294,12 @@ class FakeAnthropic:
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
         stopping = asyncio.Event()
-        server = await asyncio.start_server(self._connection, self.host, self.port, backlog=1024)
+        server = await loop.create_server(
+            lambda: asyncio.StreamReaderProtocol(_Reader(loop), self._connection, loop=loop),
+            self.host,
+            self.port,
+            backlog=1024,
+        )
         self.port = server.sockets[0].getsockname()[1]
         self._stop = lambda: loop.call_soon_threadsafe(stopping.set)
         ready.set()
@@ -298,7 +310,7 @@ class FakeAnthropic:
         await asyncio.gather(*self._connections, return_exceptions=True)
         await server.wait_closed()
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _connection(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -314,7 +326,7 @@ class FakeAnthropic:
             self._connections.discard(task)
             writer.transport.abort()
 
-    async def _one_request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def _one_request(self, reader: _Reader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; return whether the connection may be reused."""
         head = await reader.readuntil(b"\r\n\r\n")  # IncompleteReadError ends the connection
         received_ns = time.monotonic_ns()
@@ -455,13 +467,14 @@ class FakeAnthropic:
                 headers["x-should-retry"] = str(behaviour.should_retry).lower()
             raise _Failure(behaviour.status, behaviour.type, behaviour.message, headers)
         if isinstance(behaviour, Stall) or (isinstance(behaviour, Drop) and not streaming):
-            await ex.wait_for_hangup(behaviour.seconds if isinstance(behaviour, Stall) else 0)
+            await ex.pause(behaviour.seconds if isinstance(behaviour, Stall) else 0)
             return False
         if isinstance(behaviour, StreamError) and not streaming:
             status = STREAM_ERROR_STATUS.get(behaviour.type, 500)
             raise _Failure(status, behaviour.type, behaviour.message)
+        reply = behaviour if isinstance(behaviour, Reply) else self.default
         reply, chunks, stop_reason, marker_id = self._plan(
-            body, behaviour if isinstance(behaviour, Reply) else self.default
+            body, reply if isinstance(reply, Reply) else Reply()
         )
         message = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant"}
         message.update(content=[], model=body["model"], stop_reason=None, stop_sequence=None)
@@ -488,10 +501,9 @@ class FakeAnthropic:
             b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
             b"request-id: %s\r\n\r\n" % ex.request_id.encode()
         )
-        hangup = asyncio.ensure_future(ex.reader.read(1))  # finishes (b"") when the client hangs up
 
         async def send(data: dict[str, Any]) -> None:
-            if hangup.done() or ex.writer.is_closing():
+            if ex.reader.hung_up.is_set() or ex.writer.is_closing():
                 raise ConnectionResetError("the client hung up")
             event = f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
             # one event = one HTTP chunk = one write + drain (TCP_NODELAY sends it at once)
@@ -507,7 +519,7 @@ class FakeAnthropic:
                 if isinstance(behaviour, StreamError | Drop) and i == behaviour.after:
                     break
                 if (delay := due[i] - time.monotonic()) > 0:
-                    await asyncio.wait({hangup}, timeout=delay)
+                    await ex.pause(delay)
                 delta = {"type": "text_delta", "text": chunk}
                 await send({"type": "content_block_delta", "index": 0, "delta": delta})
                 times.append(time.monotonic_ns())
@@ -531,8 +543,6 @@ class FakeAnthropic:
             with self._lock:
                 self._aborted += 1
             return False
-        finally:
-            await _settle(hangup)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -546,7 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     options = vars(parser.parse_args(argv))
     options["ttft"] = options.pop("ttft_ms") / 1000
     server = FakeAnthropic(**options)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops it like Ctrl+C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # even when started with SIGINT ignored
+        signal.signal(signum, signal.default_int_handler)
     with server:
         print(f"fake Anthropic API listening on {server.url}", flush=True)
         try:

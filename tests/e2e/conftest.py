@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_anthropic import FakeAnthropic
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
@@ -58,7 +60,9 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> N
 
 
 @pytest.fixture(scope="session")
-def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def server_env(
+    tmp_path_factory: pytest.TempPathFactory, tutor_server_env: dict[str, str]
+) -> dict[str, str]:
     """Environment of the site under test; tutor tests add the fake Anthropic server to it."""
     tmp = tmp_path_factory.mktemp("site")
     return {
@@ -69,6 +73,7 @@ def server_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp / 'site.sqlite3'}",
         "STATIC_ROOT": str(tmp / "static"),
         "LOG_LEVEL": "WARNING",
+        **tutor_server_env,
     }
 
 
@@ -113,3 +118,35 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 @pytest.fixture(scope="session")
 def base_url(site_url: str) -> str:
     return site_url
+
+
+# The tutor. The site process is started once per session, so the fake Anthropic server it talks
+# to is a session fixture too, started before `site_url` reads `server_env`. It runs in a thread
+# of this (the test) process; daphne reaches it over loopback. The course tests do not care that
+# the tutor is online.
+
+E2E_API_KEY = "sk-ant-e2e-key"
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_e2e() -> Iterator[FakeAnthropic]:
+    # Like the real API, a cache hit depends on the prefix's content, not on the markers.
+    with FakeAnthropic(cache_control_in_key=False) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tutor_server_env(fake_anthropic_e2e: FakeAnthropic) -> dict[str, str]:
+    return {
+        "ANTHROPIC_API_KEY": E2E_API_KEY,
+        "ANTHROPIC_BASE_URL": fake_anthropic_e2e.url,
+        "TUTOR_BURST_PER_MINUTE": "1000",  # the tests never hit the per-learner limits
+        "TUTOR_MESSAGES_PER_DAY": "1000",
+    }
+
+
+@pytest.fixture
+def tutor_api(fake_anthropic_e2e: FakeAnthropic, site_url: str) -> FakeAnthropic:
+    """The fake Anthropic server, emptied for this test: enqueue what the next requests get."""
+    fake_anthropic_e2e.reset()
+    return fake_anthropic_e2e
