@@ -19,6 +19,9 @@ class PromptVersion(models.Model):
     text = models.TextField()  # the system blocks as JSON, byte for byte what was sent
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        permissions = [("preview_lessons", "Can preview lessons and the tutor prompt they produce")]
+
     def __str__(self) -> str:
         return f"{self.lesson_slug} prompt {self.sha256[:10]}"
 
@@ -48,6 +51,11 @@ class ConversationQuerySet(models.QuerySet):
 class Conversation(models.Model):
     """A learner's conversation with one lesson's tutor."""
 
+    class Review(models.TextChoices):
+        NEW = "new", "New"
+        REVIEWED = "reviewed", "Reviewed"
+        FOLLOW_UP = "follow_up", "Needs follow-up"
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
@@ -55,6 +63,17 @@ class Conversation(models.Model):
     archived = models.BooleanField(default=False)  # "new conversation" archives the current one
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Staff review of the transcript; the transcript itself is never edited.
+    review_state = models.CharField(max_length=12, choices=Review.choices, default=Review.NEW)
+    flagged = models.BooleanField(default=False)
+    tags = models.CharField(
+        max_length=200, blank=True, help_text="Comma-separated, e.g. gave-answer, wrong-fact"
+    )
+    reviewer_note = models.TextField(blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -235,3 +254,28 @@ class Message(models.Model):
             + self.cache_read_input_tokens * model.cache_read
             + self.output_tokens * model.output
         ) / per_token
+
+
+class Feedback(models.Model):
+    """A learner's thumbs up or down on one tutor reply."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "Helpful"
+        DOWN = "down", "Not helpful"
+
+    class Reason(models.TextChoices):
+        WRONG = "wrong", "It was wrong"
+        UNHELPFUL = "unhelpful", "It didn't help"
+        GAVE_ANSWER = "gave_answer", "It gave the answer away"
+        OFF_TOPIC = "off_topic", "It went off-topic"
+        OTHER = "other", "Something else"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    reason = models.CharField(max_length=12, choices=Reason.choices, blank=True)
+    comment = models.TextField(blank=True, max_length=1000)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on reply #{self.message_id}"
