@@ -148,8 +148,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def tutor_started(self, event: dict) -> None:
         ids = [i for i in (event["question_id"], event["reply_id"]) if i]
         rows = await database_sync_to_async(lambda: list(Message.objects.filter(pk__in=ids)))()
+        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
         html = fragments.clear_notice() + fragments.actions(streaming=True)
-        html += fragments.starters(self.lesson, show=False)
+        html += fragments.starters(self.lesson, show=False) + fragments.allowance(allowance)
         if event.get("replaces"):
             html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
         await self.send(text_data=html + fragments.appended(*rows))

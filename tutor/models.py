@@ -61,8 +61,8 @@ class Conversation(models.Model):
     )
     lesson_slug = models.SlugField(max_length=100, db_index=True)
     archived = models.BooleanField(default=False)  # "new conversation" archives the current one
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("started", auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField("last activity", auto_now=True)
     # Staff review of the transcript; the transcript itself is never edited.
     review_state = models.CharField(max_length=12, choices=Review.choices, default=Review.NEW)
     flagged = models.BooleanField(default=False)

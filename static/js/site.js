@@ -42,8 +42,11 @@
     wrapper.insertBefore(bar, pre);
   }
 
+  var CODE = ".prose pre, pre.copyable";
   function enhance(root) {
-    root.querySelectorAll(".prose pre, pre.copyable").forEach(addCopyButton);
+    // htmx hands over each swapped element: it may itself be the block to enhance.
+    if (root.matches && root.matches(CODE)) addCopyButton(root);
+    root.querySelectorAll(CODE).forEach(addCopyButton);
   }
 
   if (window.htmx) {
