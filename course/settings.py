@@ -188,6 +188,8 @@ TUTOR_COALESCE_MS = envint("TUTOR_COALESCE_MS", 30)  # deltas arriving faster sh
 TUTOR_FLUSH_SECONDS = 1.0  # a streaming reply is saved at least this often
 TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 15)  # unsaved this long: its writer died
 TUTOR_OFFLINE_DELAY_MS = envint("TUTOR_OFFLINE_DELAY_MS", 12)
+# Conversations last active longer ago are deleted by `manage.py purge_transcripts`.
+TUTOR_RETENTION_DAYS = envint("TUTOR_RETENTION_DAYS", 180)
 
 LOGGING = {
     "version": 1,

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import websockets
 
 from tests.fake_anthropic import Reply
+from tests.site_process import ROOT, daphne, prepare, site_env
 from tests.tutor_client import shown_text
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS = "redis://127.0.0.1:6379/15"
 FINAL = 'hx-swap-oob="outerHTML"'
 
@@ -46,69 +42,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, fake_anthropic_server):
-    tmp_path = tmp_path_factory.mktemp("cluster")
-    fake_anthropic = fake_anthropic_server
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "scale-out-test",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
-        "REDIS_URL": REDIS,
-        "ANTHROPIC_API_KEY": "sk-ant-scale",
-        "ANTHROPIC_BASE_URL": fake_anthropic.url,
-        "LOG_LEVEL": "WARNING",
-        "STATIC_ROOT": str(tmp_path / "static"),
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["DJANGO_SETTINGS_MODULE"] = "course.settings"
-    run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], **run)
-    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], **run)
-    cookie = subprocess.run([sys.executable, "-c", SESSION_SCRIPT], **run).stdout.strip()
-    ports = [free_port(), free_port()]
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "course.asgi:application",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        for port in ports
-    ]
-    try:
-        for port in ports:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-        yield ports, cookie
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=10)
+    env = site_env(
+        tmp_path_factory.mktemp("cluster"),
+        REDIS_URL=REDIS,
+        ANTHROPIC_API_KEY="sk-ant-scale",
+        ANTHROPIC_BASE_URL=fake_anthropic_server.url,
+    )
+    prepare(env)
+    cookie = subprocess.run(
+        [sys.executable, "-c", SESSION_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with daphne(env) as first, daphne(env) as second:
+        yield [int(url.rsplit(":", 1)[1]) for url in (first, second)], cookie
 
 
 def open_socket(port: int, cookie: str):

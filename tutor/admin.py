@@ -182,23 +182,18 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected conversations as reviewed")
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
-        count = Conversation.objects.filter(pk__in=queryset.values("pk")).update(
-            review_state=Conversation.Review.REVIEWED,
-            reviewed_at=timezone.now(),
-            reviewed_by=request.user,
-        )
-        self.message_user(request, f"Marked {count} conversation(s) as reviewed.", messages.SUCCESS)
+        self._set_review(request, queryset, Conversation.Review.REVIEWED)
 
     @admin.action(description="Mark selected conversations as needing follow-up")
     def mark_follow_up(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> None:
+        self._set_review(request, queryset, Conversation.Review.FOLLOW_UP)
+
+    def _set_review(self, request: HttpRequest, queryset: QuerySet, state: str) -> None:
         count = Conversation.objects.filter(pk__in=queryset.values("pk")).update(
-            review_state=Conversation.Review.FOLLOW_UP,
-            reviewed_at=timezone.now(),
-            reviewed_by=request.user,
+            review_state=state, reviewed_at=timezone.now(), reviewed_by=request.user
         )
-        self.message_user(
-            request, f"Marked {count} conversation(s) as needing follow-up.", messages.SUCCESS
-        )
+        label = Conversation.Review(state).label.lower()
+        self.message_user(request, f"Marked {count} conversation(s) as {label}.", messages.SUCCESS)
 
     @admin.action(description="Export selected conversations as JSON")
     def export_json(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> HttpResponse:

@@ -147,7 +147,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def tutor_started(self, event: dict) -> None:
         ids = [i for i in (event["question_id"], event["reply_id"]) if i]
-        rows = await database_sync_to_async(lambda: list(Message.objects.filter(pk__in=ids)))()
+        rows = await database_sync_to_async(
+            lambda: list(Message.objects.filter(pk__in=ids).select_related("feedback"))
+        )()
         allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
         html = fragments.clear_notice() + fragments.actions(streaming=True)
         html += fragments.starters(self.lesson, show=False) + fragments.allowance(allowance)
@@ -179,7 +181,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._follow(self.following, event["text"])
 
     async def tutor_finished(self, event: dict) -> None:
-        reply = await database_sync_to_async(Message.objects.get)(pk=event["message_id"])
+        reply = await database_sync_to_async(Message.objects.select_related("feedback").get)(
+            pk=event["message_id"]
+        )
         allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
         self.following = None
         await self.send(

@@ -14,6 +14,7 @@ from tutor.models import Message
 
 
 def message(message: Message, oob: str = "true") -> str:
+    # Rendering runs in the event loop, where a query raises: load `feedback` with the message.
     return render_to_string("tutor/_message.html", {"message": message, "oob": oob})
 
 

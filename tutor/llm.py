@@ -211,3 +211,28 @@ def _body_type(error: anthropic.APIStatusError) -> str | None:
     body = error.body if isinstance(error.body, dict) else {}
     inner = body.get("error") if isinstance(body.get("error"), dict) else body
     return inner.get("type") if isinstance(inner, dict) else None
+
+
+async def count_tokens(*, model: str, system: list[dict], messages: list[dict]) -> int:
+    """Count a request's input tokens with the API; raise TutorError on failure.
+
+    Docs: https://platform.claude.com/docs/en/build-with-claude/token-counting
+    """
+    # Its own short-lived client: a page waits on this, so fail fast and never retry, and
+    # leave the tutor's per-loop clients alone (a sync view's async_to_sync loop is temporary).
+    try:
+        async with anthropic.AsyncAnthropic(
+            api_key=settings.ANTHROPIC_API_KEY,
+            max_retries=0,
+            timeout=httpx2.Timeout(5.0, connect=2.0),
+        ) as counter:
+            counted = await counter.messages.count_tokens(
+                model=model, system=system, messages=messages
+            )
+    except anthropic.APIError as error:
+        raise classify(error) from error
+    except httpx2.TimeoutException as error:
+        raise TutorError("timeout", "Claude took too long to answer.", True) from error
+    except httpx2.TransportError as error:
+        raise TutorError("connection", "Could not reach Claude's API.", True) from error
+    return counted.input_tokens

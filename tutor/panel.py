@@ -18,7 +18,7 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         return context
     conversation = Conversation.objects.current_for(request.user, lesson.slug)
     conversation.streaming_reply()  # marks replies whose writer died as interrupted
-    messages = list(conversation.messages.all())
+    messages = list(conversation.messages.select_related("feedback"))
     return context | {
         "conversation": conversation,
         "messages": messages,
@@ -27,4 +27,5 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         "starters": fragments.starter_buttons(lesson),
         "allowance": limits.allowance(request.user),
         "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS,
+        "retention_days": settings.TUTOR_RETENTION_DAYS,
     }

@@ -2,9 +2,19 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tutor import views
+from tutor import instructor_views, views
 
 urlpatterns = [
     path("lessons/<slug:slug>/tutor/new/", views.new_conversation, name="tutor_new"),
     path("tutor/replies/<int:message_id>/api-call/", views.api_call, name="tutor_api_call"),
+    path("tutor/replies/<int:message_id>/feedback/", views.feedback, name="tutor_feedback"),
+]
+
+urlpatterns += [
+    path("instructor/lessons/", instructor_views.instructor_index, name="instructor_index"),
+    path(
+        "instructor/lessons/<slug:slug>/",
+        instructor_views.instructor_preview,
+        name="instructor_preview",
+    ),
 ]

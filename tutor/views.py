@@ -7,7 +7,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from course.lessons import catalogue
+from course.views import HtmxHttpRequest
 from tutor.api_call import describe
+from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
 from tutor.models import Conversation, Message
 
 
@@ -28,3 +30,23 @@ def api_call(request: HttpRequest, message_id: int) -> HttpResponse:
         Message, pk=message_id, role=Message.Role.ASSISTANT, conversation__user=request.user
     )
     return render(request, "tutor/_api_call.html", describe(reply))
+
+
+@require_POST
+@login_required
+def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
+    reply = reply_or_404(request.user, message_id)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        context = {
+            "message": reply,
+            "feedback": form.draft(saved_feedback(reply)),
+            "error": form.error(),
+        }
+        template = "tutor/_feedback.html" if request.htmx else "tutor/feedback.html"
+        return render(request, template, context, status=422)
+    saved = form.save(reply)
+    if not request.htmx:
+        lesson_url = reverse("lesson", args=[reply.conversation.lesson_slug])
+        return redirect(f"{lesson_url}#msg-{reply.pk}")
+    return render(request, "tutor/_feedback.html", {"message": reply, "feedback": saved})

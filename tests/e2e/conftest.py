@@ -6,20 +6,14 @@ process, so the browser talks to it over real HTTP and websockets.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.fake_anthropic import FakeAnthropic
+from tests.site_process import daphne, prepare, site_env
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -30,82 +24,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def server_env(
     tmp_path_factory: pytest.TempPathFactory, tutor_server_env: dict[str, str]
 ) -> dict[str, str]:
     """Environment of the site under test; tutor tests add the fake Anthropic server to it."""
-    tmp = tmp_path_factory.mktemp("site")
-    return {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": "e2e-secret-key-not-for-production",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": f"sqlite:///{tmp / 'site.sqlite3'}",
-        "STATIC_ROOT": str(tmp / "static"),
-        "LOG_LEVEL": "WARNING",
-        **tutor_server_env,
-    }
+    return site_env(tmp_path_factory.mktemp("site"), **tutor_server_env)
 
 
 @pytest.fixture(scope="session")
 def site_url(server_env: dict[str, str]) -> Iterator[str]:
-    manage(server_env, "migrate", "--noinput")
-    manage(server_env, "collectstatic", "--noinput")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "course.asgi:application",
-        ],
-        cwd=ROOT,
-        env=server_env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/", process)
+    prepare(server_env)
+    with daphne(server_env) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import sys
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import ROOT
+from tests.site_process import ROOT
 
 SEED = """
 import django; django.setup()
