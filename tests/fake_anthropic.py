@@ -8,6 +8,7 @@ import collections
 import contextlib
 import dataclasses
 import hashlib
+import http.client
 import json
 import math
 import re
@@ -22,7 +23,6 @@ from typing import Any
 NO_SAMPLING_VERSION = "2026-10-21"  # this API version rejects temperature / top_p / top_k
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 LOOKBACK = 20  # block boundaries a cache lookup checks, ending at each breakpoint
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 529: "Overloaded"}
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
 MARKER = re.compile(r"\[\[fake((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
@@ -166,7 +166,7 @@ class _Exchange:
     async def send_json(self, status: int, body: Any, headers: dict | None = None) -> None:
         payload = json.dumps(body).encode()
         lines = [
-            f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}",
+            f"HTTP/1.1 {status} {http.client.responses.get(status, 'Error')}",
             f"request-id: {self.request_id}",
         ]
         lines += ["content-type: application/json", f"content-length: {len(payload)}"]
@@ -282,6 +282,7 @@ class FakeAnthropic:
     # -- the event loop thread --------------------------------------------------------------
 
     def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # main thread's
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._serve(loop, ready))
@@ -518,8 +519,8 @@ class FakeAnthropic:
             for i, chunk in enumerate(chunks):
                 if isinstance(behaviour, StreamError | Drop) and i == behaviour.after:
                     break
-                if (delay := due[i] - time.monotonic()) > 0:
-                    await ex.pause(delay)
+                if (delay := due[i] - time.monotonic()) > 0:  # a hang-up cuts the TTFT wait short
+                    await (ex.pause(delay) if i == 0 else asyncio.sleep(delay))
                 delta = {"type": "text_delta", "text": chunk}
                 await send({"type": "content_block_delta", "index": 0, "delta": delta})
                 times.append(time.monotonic_ns())
