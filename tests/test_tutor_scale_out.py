@@ -83,7 +83,8 @@ async def frames_until(socket, pattern: str, timeout: float = 15) -> list[str]:
 @pytest.mark.asyncio
 async def test_a_reply_started_on_one_process_continues_on_the_other(cluster, fake_anthropic):
     (first_port, second_port), cookie = cluster
-    fake_anthropic.enqueue(Reply(tokens=80, rate=40))
+    # Long enough (4 s) that the second socket joins mid-reply even on a loaded machine.
+    fake_anthropic.enqueue(Reply(tokens=80, rate=20))
     async with open_socket(first_port, cookie) as first:
         await first.recv()
         await first.send(json.dumps({"message": "Survive a move", "client_id": "scale-client-1"}))
