@@ -47,6 +47,7 @@ class Generation:
         self.published = 0  # how much of it went to the group
         self.saved = ""
         self.wake = asyncio.Event()
+        self.closing = False  # helpers stop on this: a cancel can be swallowed inside a layer call
         self.stop_requested = False
         self.task: asyncio.Task | None = None
         self.call = llm.Call(model=reply.model, max_tokens=settings.TUTOR_MAX_TOKENS)
@@ -55,9 +56,9 @@ class Generation:
         self.control = await self.layer.new_channel()
         await self.layer.group_add(self.conversation.control_group_name, self.control)
         helpers = [
+            asyncio.create_task(self._relay()),
             asyncio.create_task(self._listen()),
             asyncio.create_task(self._flush_periodically()),
-            asyncio.create_task(self._relay()),
         ]
         produce = self.produce = asyncio.create_task(self._produce())
         status, error = Message.Status.COMPLETE, None
@@ -80,9 +81,11 @@ class Generation:
             status = Message.Status.INTERRUPTED
             raise
         finally:
-            for helper in helpers:
+            self.closing = True
+            self.wake.set()  # the relay sends what is left, then returns
+            for helper in helpers[1:]:  # the relay ends by itself once it has sent the rest
                 helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.wait(helpers, timeout=5)  # never let a stuck helper lose the reply
             await self._publish()
             await self._finish(status, error)
             await self.layer.group_discard(self.conversation.control_group_name, self.control)
@@ -134,6 +137,8 @@ class Generation:
             await self.wake.wait()
             self.wake.clear()
             await self._publish()
+            if self.closing:
+                return
             await asyncio.sleep(window)
 
     async def _publish(self) -> None:
@@ -151,7 +156,7 @@ class Generation:
         )
 
     async def _listen(self) -> None:
-        while True:
+        while not self.closing:
             event = await self.layer.receive(self.control)
             if event.get("type") == "tutor.stop":
                 self.stop_requested = True
@@ -167,7 +172,7 @@ class Generation:
                 )
 
     async def _flush_periodically(self) -> None:
-        while True:
+        while not self.closing:
             await asyncio.sleep(settings.TUTOR_FLUSH_SECONDS)
             await self._save_progress(self.text)
 
