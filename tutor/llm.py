@@ -7,9 +7,10 @@ https://platform.claude.com/docs/en/api/errors
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import anthropic
@@ -101,7 +102,7 @@ async def stream_reply(
     call: Call,
 ) -> None:
     """Stream a reply, calling `on_text` with each text delta; raise TutorError on failure."""
-    try:
+    with errors_as_tutor_errors():
         async with client().messages.stream(
             model=model, max_tokens=max_tokens, system=system, messages=messages
         ) as stream:
@@ -118,6 +119,12 @@ async def stream_reply(
                     details = getattr(event.delta, "stop_details", None)
                     call.stop_details = details.model_dump() if details is not None else None
                     call.usage["output_tokens"] = event.usage.output_tokens
+
+
+@contextlib.contextmanager
+def errors_as_tutor_errors() -> Iterator[None]:
+    try:
+        yield
     except anthropic.APIError as error:
         raise classify(error) from error
     except httpx2.TimeoutException as error:  # mid-stream, the SDK lets transport errors through
@@ -220,7 +227,7 @@ async def count_tokens(*, model: str, system: list[dict], messages: list[dict]) 
     """
     # Its own short-lived client: a page waits on this, so fail fast and never retry, and
     # leave the tutor's per-loop clients alone (a sync view's async_to_sync loop is temporary).
-    try:
+    with errors_as_tutor_errors():
         async with anthropic.AsyncAnthropic(
             api_key=settings.ANTHROPIC_API_KEY,
             max_retries=0,
@@ -229,10 +236,4 @@ async def count_tokens(*, model: str, system: list[dict], messages: list[dict]) 
             counted = await counter.messages.count_tokens(
                 model=model, system=system, messages=messages
             )
-    except anthropic.APIError as error:
-        raise classify(error) from error
-    except httpx2.TimeoutException as error:
-        raise TutorError("timeout", "Claude took too long to answer.", True) from error
-    except httpx2.TransportError as error:
-        raise TutorError("connection", "Could not reach Claude's API.", True) from error
     return counted.input_tokens

@@ -44,8 +44,9 @@ class Duplicate(Exception):
 
 class ConversationQuerySet(models.QuerySet):
     def current_for(self, user, lesson_slug: str) -> Conversation:
-        conversation = self.filter(user=user, lesson_slug=lesson_slug, archived=False).first()
-        return conversation or self.create(user=user, lesson_slug=lesson_slug)
+        # get_or_create retries the get when a concurrent create wins the unique constraint.
+        conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
+        return conversation
 
 
 class Conversation(models.Model):
