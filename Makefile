@@ -35,3 +35,7 @@ format: install
 
 check-lessons: install
 	$(UV) run --no-sync python manage.py check_lessons
+
+bench: install  ## The tutor relay benchmark (see docs/performance.md); a few minutes
+	$(UV) run --no-sync python -m bench.run --learners 1,50,200 --ttft-ms 300 --rate 50 --tokens 150 \
+		--out bench/results/latest.json

@@ -99,7 +99,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_send(
             self.conversation.group_name,
-            {"type": "tutor.started", "question_id": question_message.pk, "reply_id": reply.pk},
+            {
+                "type": "tutor.started",
+                "question_id": question_message.pk,
+                "reply_id": reply.pk,
+                "questions_left": allowance.messages_left - 1,
+            },
         )
         generation.start(self.conversation, reply, self.lesson)
 
@@ -132,6 +137,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 "question_id": None,
                 "reply_id": reply.pk,
                 "replaces": failed.pk,
+                "questions_left": allowance.messages_left,
             },
         )
         generation.start(self.conversation, reply, self.lesson)
@@ -150,9 +156,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
         rows = await database_sync_to_async(
             lambda: list(Message.objects.filter(pk__in=ids).select_related("feedback"))
         )()
-        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
         html = fragments.clear_notice() + fragments.actions(streaming=True)
-        html += fragments.starters(self.lesson, show=False) + fragments.allowance(allowance)
+        html += fragments.starters(self.lesson, show=False)
+        html += fragments.questions_left(event["questions_left"])
         if event.get("replaces"):
             html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
         await self.send(text_data=html + fragments.appended(*rows))
@@ -184,10 +190,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         reply = await database_sync_to_async(Message.objects.select_related("feedback").get)(
             pk=event["message_id"]
         )
-        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
         self.following = None
         await self.send(
-            text_data=fragments.message(reply, oob="outerHTML")
-            + fragments.actions(streaming=False)
-            + fragments.allowance(allowance)
+            text_data=fragments.message(reply, oob="outerHTML") + fragments.actions(streaming=False)
         )

@@ -9,7 +9,6 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 
 from course.lessons import Lesson
-from tutor.limits import Allowance
 from tutor.models import Message
 
 
@@ -69,6 +68,6 @@ def starter_buttons(lesson: Lesson) -> list[dict]:
     return [{"text": text, "vals": json.dumps({"message": text})} for text in lesson.tutor.starters]
 
 
-def allowance(value: Allowance) -> str:
-    inner = render_to_string("tutor/_allowance.html", {"allowance": value})
+def questions_left(count: int) -> str:
+    inner = render_to_string("tutor/_allowance.html", {"messages_left": max(0, count)})
     return f'<p class="tutor-footnote" id="tutor-allowance" hx-swap-oob="true">{inner}</p>'

@@ -174,14 +174,15 @@ class Generation:
     async def _flush_periodically(self) -> None:
         while not self.closing:
             await asyncio.sleep(settings.TUTOR_FLUSH_SECONDS)
-            await self._save_progress(self.text)
+            text = self.text
+            await self._save_progress(text if text != self.saved else None)
+            self.saved = text
 
     @database_sync_to_async
-    def _save_progress(self, text: str) -> None:
+    def _save_progress(self, text: str | None) -> None:
         # Also a heartbeat: a reply nobody saves for a while is marked interrupted.
-        Message.objects.filter(pk=self.reply.pk, status=Message.Status.STREAMING).update(
-            text=text, updated_at=timezone.now()
-        )
+        fields = {"updated_at": timezone.now()} | ({"text": text} if text is not None else {})
+        Message.objects.filter(pk=self.reply.pk, status=Message.Status.STREAMING).update(**fields)
 
     async def _finish(self, status: str, error: llm.TutorError | None) -> None:
         call = self.call

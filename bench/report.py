@@ -1,0 +1,101 @@
+"""Print a run's results as plain-text tables (the JSON file keeps every figure)."""
+
+from __future__ import annotations
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pair(spread: dict, digits: int = 1) -> str:
+    return f"{_f(spread.get('p50'), digits)} / {_f(spread.get('p99'), digits)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    line = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def render(results: dict) -> str:
+    w = results["workload"]
+    out = [
+        f"workload: ttft {w['ttft_ms']:g} ms, {w['rate']:g} tok/s, {w['tokens']} tokens, "
+        f"{w['rounds']} rounds; coalesce "
+        f"{results.get('site_env', {}).get('TUTOR_COALESCE_MS', '30')} ms; "
+        f"pinned: {results['pinned']}; profiled: {results.get('profiled')}; "
+        f"site env overrides: {results.get('site_env_overrides') or 'none'}",
+        "",
+        "Latency, ms (p50 / p99 over every stream of every round; added = site TTFT - median "
+        "direct TTFT)",
+    ]
+    latency, throughput, per_round = [], [], []
+    for step in results["steps"]:
+        n, site, base = str(step["learners"]), step.get("site"), step.get("direct")
+        if not site or not base:
+            latency.append([n, step.get("skipped", "not run")] + ["-"] * 6)
+            continue
+        latency.append(
+            [
+                n,
+                _pair(site["ttft_ms"]),
+                _pair(base["ttft_ms"]),
+                _pair(step["added_ttft_ms"]),
+                _pair(site["request_path_ms"]),
+                _pair(site["first_token_relay_ms"]),
+                _pair(site["relay_ms"]),
+                _pair(base["relay_ms"]),
+            ]
+        )
+        db = step.get("db_status", {})
+        throughput.append(
+            [
+                n,
+                f"{_f(site['fidelity']['p50'], 3)} / {_f(site['fidelity']['min'], 3)}",
+                _f(site["upstream_tps"]["p50"]),
+                _f(site["agg_relayed_tps_min"], 0),
+                _f(min(r["agg_fidelity"] or 0 for r in site["rounds"]), 3),
+                _f(site["daphne_cpu_us_per_token"], 0),
+                _f(site["daphne_cpu_ms_per_turn"], 1),
+                _f(max(r["cpu_util"]["daphne"] for r in site["rounds"]) * 100, 0),
+                _f(max(site["core1_util_max"], base["core1_util_max"]) * 100, 0),
+                f"{site['error_count']}+{site['connect']['error_count']} / {base['error_count']}",
+                f"{site['missing_tokens']}/{site['duplicate_tokens']}",
+                str(sum(v for k, v in db.items() if k != "complete")),
+            ]
+        )
+        for i, (s, d) in enumerate(zip(site["rounds"], base["rounds"], strict=False)):
+            per_round.append(
+                [
+                    n,
+                    str(i + 1),
+                    _pair(s["ttft_ms"]),
+                    _pair(d["ttft_ms"]),
+                    _f(s["agg_relayed_tps"], 0),
+                    _f(s["agg_upstream_tps"], 0),
+                    _f(s["cpu_util"]["daphne"] * 100, 0),
+                    _f(s["cpu_util"]["daphne_loop"] * 100, 0),
+                    f"{_f(s['other_load'].get('core0', 0) * 100, 0)}"
+                    f" / {_f(s['other_load'].get('core1', 0) * 100, 0)}",
+                    _f(s["generator_loop_lag_ms"]["p99"]),
+                    _f(d["core1_util"] * 100, 0),
+                ]
+            )
+    head = ["N", "site TTFT", "direct TTFT", "added TTFT", "send->upstream"]
+    head += ["1st-token relay", "per-token relay", "direct per-token"]
+    out += [_table(head, latency), "", "Throughput and cost"]
+    if throughput:
+        head = ["N", "fidelity p50/min", "upstream tok/s", "agg relayed tok/s", "agg ratio min"]
+        head += ["daphne CPU us/tok", "CPU ms/turn", "core0 % max", "core1 % max"]
+        head += ["errors site/direct", "missing/dup", "DB not complete"]
+        out += [_table(head, throughput), "", "Per round"]
+        head = ["N", "round", "site TTFT", "direct TTFT", "relayed tok/s", "upstream tok/s"]
+        head += ["daphne %", "its loop thread %", "other load c0/c1 %", "gen lag p99"]
+        head += ["direct: core1 %"]
+        out += [_table(head, per_round)]
+    for step in results["steps"]:
+        for phase in ("site", "direct"):
+            errors = (step.get(phase) or {}).get("errors") or []
+            errors += ((step.get(phase) or {}).get("connect") or {}).get("errors") or []
+            out += [f"N={step['learners']} {phase} error: {e}" for e in errors[:5]]
+    return "\n".join(out)
