@@ -86,5 +86,6 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
         process.terminate()
         try:
             process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps; don't wait on it
             process.kill()
+            process.wait()
