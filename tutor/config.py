@@ -14,3 +14,8 @@ def model_id() -> str:
 def online() -> bool:
     """With no API key the tutor answers offline, from the lesson itself."""
     return bool(settings.ANTHROPIC_API_KEY)
+
+
+def reply_model() -> str:
+    """What a new reply is written with: the configured model, or the offline tutor."""
+    return model_id() if online() else "offline"

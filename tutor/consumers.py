@@ -87,10 +87,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if allowance.refused:
             await self._refuse(allowance.refused, typed)
             return
-        model = config.model_id() if config.online() else "offline"
         try:
             question_message, reply = await database_sync_to_async(self.conversation.start_turn)(
-                question, client_id, model
+                question, client_id, config.reply_model()
             )
         except Duplicate:
             return  # a flaky connection re-sent a message that is already being answered
@@ -124,9 +123,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if allowance.refused:
             await self.send(text_data=fragments.notice(allowance.refused))
             return
-        model = config.model_id() if config.online() else "offline"
         try:
-            reply = await database_sync_to_async(self.conversation.retry_turn)(failed, model)
+            reply = await database_sync_to_async(self.conversation.retry_turn)(
+                failed, config.reply_model()
+            )
         except Busy:
             await self.send(text_data=fragments.notice("The tutor is still answering."))
             return

@@ -109,8 +109,6 @@ class Generation:
             delay = settings.TUTOR_OFFLINE_DELAY_MS / 1000
             for piece in offline.chunks(offline.answer(self.lesson, question)):
                 await asyncio.sleep(delay)
-                if self.call.first_token_at is None:
-                    self.call.first_token_at = time.monotonic()
                 self._on_text(piece)
             self.call.stop_reason = "end_turn"
 
@@ -127,6 +125,8 @@ class Generation:
         return history[-1].text if history else ""
 
     def _on_text(self, text: str) -> None:
+        if self.call.first_token_at is None:
+            self.call.first_token_at = time.monotonic()
         self.text += text
         self.wake.set()
 

@@ -29,7 +29,6 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     stop_reason: str = ""
-    stop_details: dict | None = None
     usage: dict[str, int] = field(default_factory=dict)
     request_id: str = ""
 
@@ -111,13 +110,9 @@ async def stream_reply(
                 if event.type == "message_start":
                     call.usage = _usage(event.message.usage)
                 elif event.type == "text":
-                    if call.first_token_at is None:
-                        call.first_token_at = time.monotonic()
                     on_text(event.text)
                 elif event.type == "message_delta":
                     call.stop_reason = event.delta.stop_reason or ""
-                    details = getattr(event.delta, "stop_details", None)
-                    call.stop_details = details.model_dump() if details is not None else None
                     call.usage["output_tokens"] = event.usage.output_tokens
 
 
