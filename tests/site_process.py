@@ -13,6 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# As `make serve` runs daphne: frames up to 4 MiB reach the tutor, which answers them in-band.
+DAPHNE_OPTIONS = [
+    "--websocket-max-message-size",
+    "4194304",
+    "--websocket-max-frame-size",
+    "4194304",
+]
 
 
 def site_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -73,6 +80,7 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
             "127.0.0.1",
             "-p",
             str(port),
+            *DAPHNE_OPTIONS,
             "course.asgi:application",
         ],
         cwd=ROOT,
