@@ -94,6 +94,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "course.context_processors.lesson_problems",
             ],
             # Listing loaders turns Django's template cache off unless it is listed too; the
             # development server still reloads a template when its file changes.
