@@ -110,3 +110,14 @@ def test_another_learner_is_not_locked_out_by_someone_guessing_ada(client, setti
         "/accounts/login/", {"username": "grace", "password": "another good pass phrase"}
     )
     assert response.status_code == 302
+
+
+def test_the_500_page_keeps_its_inline_style_under_the_policy(rf):
+    from csp.middleware import CSPMiddleware
+
+    from course.views import server_error
+
+    response = CSPMiddleware(server_error)(rf.get("/"))
+    assert response.status_code == 500 and b"<style>" in response.content
+    assert "style-src 'self' 'unsafe-inline'" in response["Content-Security-Policy"]
+    assert "script-src 'self'" in response["Content-Security-Policy"]
