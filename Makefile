@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-e2e lint format check-lessons bench
+.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons bench
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -15,14 +15,41 @@ run: install  ## Prepare the database and serve the site on http://127.0.0.1:800
 	$(UV) run --no-sync python manage.py check_lessons
 	$(UV) run --no-sync python manage.py runserver $(HOST):$(PORT)
 
-test: install test-unit test-e2e  ## Every test: unit, consumer and browser
+# Production-like: the settings come from the environment (see README, "Running in production").
+# Frames up to 4 MiB reach the tutor, which answers oversized ones in-band instead of a 1009 close.
+serve: install  ## Migrate, collect static files, then serve with daphne on $(HOST):$(PORT)
+	$(UV) run --no-sync python manage.py migrate --noinput
+	$(UV) run --no-sync python manage.py collectstatic --noinput --verbosity 0
+	$(UV) run --no-sync python manage.py check_lessons
+	$(UV) run --no-sync daphne -b $(HOST) -p $(PORT) \
+		--websocket-max-message-size 4194304 --websocket-max-frame-size 4194304 \
+		course.asgi:application
+
+test: install test-deps test-unit test-e2e  ## Every test: unit, consumer and browser
+
+# The browser tests drive Debian's chromium; the multi-process test starts its own redis-server
+# when none runs on 127.0.0.1:6379. As root both are installed when missing; otherwise the
+# browser tests need chromium and say how to get it.
+test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing=" chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing$$missing for the tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi; \
+	if [ ! -x /usr/bin/chromium ]; then \
+		echo "The browser tests need Chromium at /usr/bin/chromium: run 'sudo apt-get install chromium', then make test again." >&2; \
+		exit 1; \
+	fi
 
 test-unit:
 	$(UV) run --no-sync pytest -m "not e2e"
 
 # Browser tests run in their own pytest process: Playwright's sync API keeps an event loop
 # running, which clashes with the async consumer tests.
-test-e2e:
+test-e2e: test-deps
 	$(UV) run --no-sync pytest -m e2e tests/e2e
 
 lint: install

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from django.core.checks import Error
+from django.core.exceptions import ImproperlyConfigured
 
 from course.lessons import load_catalogue
 
@@ -14,3 +18,16 @@ def check_lessons(app_configs=None, **kwargs) -> list[Error]:
             Error("no lessons found", hint="Add lessons/NN-slug.md files.", id="course.E002")
         )
     return errors
+
+
+def require_collected_static() -> None:
+    """Refuse to serve with DEBUG off until static files are collected: every page needs them."""
+    if "Manifest" not in settings.STORAGES["staticfiles"]["BACKEND"]:
+        return
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if not manifest.exists():
+        raise ImproperlyConfigured(
+            f"DEBUG is off but the static files are not collected in {settings.STATIC_ROOT}. "
+            "Start the site with `make serve`, or run `python manage.py collectstatic --noinput` "
+            "before starting daphne."
+        )

@@ -38,6 +38,11 @@ class FileCache(Generic[T]):
     def last_good(self, path: Path) -> T | None:
         return self._last_good.get(path)
 
+    def keep_good(self, path: Path, value: T) -> None:
+        """Remember a good version found elsewhere (e.g. stored by an earlier run)."""
+        with self._lock:
+            self._last_good.setdefault(path, value)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

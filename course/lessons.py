@@ -1,8 +1,9 @@
 """The lesson catalogue: find lessons/NN-*.md, parse and check them, render them to HTML.
 
 Each file is re-read as soon as its modification time changes, so an instructor's edit shows on
-the next page load. A file that breaks keeps serving its last good version, and the problem is
-logged with the file and line; `manage.py check_lessons` and `manage.py check` report it too.
+the next page load. A file that breaks keeps serving its last good version (kept in the database,
+so a restart serves it too), and the problem is logged at ERROR with the file and line, shown to
+staff on every page, and reported by `manage.py check_lessons` and `manage.py check`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from markdown_it.token import Token
 
-from course import markdown, placeholders
+from course import markdown, placeholders, snapshots
 from course.filecache import FileCache
 from course.lesson_format import (
     FrontMatterChecker,
@@ -202,7 +203,26 @@ class Catalogue:
         return previous, following
 
 
-_cache: FileCache[Lesson] = FileCache(parse_lesson)
+def _parse_and_remember(text: str, path: Path) -> Lesson:
+    lesson = parse_lesson(text, path)
+    snapshots.remember(path, text)
+    return lesson
+
+
+def _recall(path: Path) -> Lesson | None:
+    """The last good version another process or an earlier run stored, parsed again."""
+    source = snapshots.recall(path)
+    if source is None:
+        return None
+    try:
+        lesson = parse_lesson(source, path)
+    except LessonInvalid:
+        return None
+    _cache.keep_good(path, lesson)
+    return lesson
+
+
+_cache: FileCache[Lesson] = FileCache(_parse_and_remember)
 
 
 def _check_catalogue(lessons: list[Lesson]) -> list[Problem]:
@@ -275,7 +295,7 @@ def load_catalogue(directory: Path | None = None) -> Catalogue:
             lessons.append(_cache.get(path, Path(settings.MODELS_FILE)))
         except LessonInvalid as invalid:
             problems += invalid.problems
-            fallback = _cache.last_good(path)
+            fallback = _cache.last_good(path) or _recall(path)
             if fallback:
                 lessons.append(fallback)
         except (OSError, UnicodeDecodeError) as error:

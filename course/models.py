@@ -82,3 +82,15 @@ class ApiCharge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} charge #{self.pk} for {self.user}"
+
+
+class LessonSnapshot(models.Model):
+    """The last version of a lesson file that parsed, so a restart can still serve it."""
+
+    file_name = models.CharField(max_length=200, unique=True)
+    sha256 = models.CharField(max_length=64)
+    source = models.TextField()
+    saved_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"last good {self.file_name} ({self.saved_at:%Y-%m-%d %H:%M})"

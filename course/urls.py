@@ -21,3 +21,4 @@ urlpatterns = [
     path("", include("tutor.urls")),
     path("admin/", admin.site.urls),
 ]
+handler500 = "course.views.server_error"

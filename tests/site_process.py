@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# As `make serve` runs daphne: frames up to 4 MiB reach the tutor, which answers them in-band.
+DAPHNE_OPTIONS = [
+    "--websocket-max-message-size",
+    "4194304",
+    "--websocket-max-frame-size",
+    "4194304",
+]
 
 
 def site_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -73,6 +81,7 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
             "127.0.0.1",
             "-p",
             str(port),
+            *DAPHNE_OPTIONS,
             "course.asgi:application",
         ],
         cwd=ROOT,
@@ -89,3 +98,38 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps; don't wait on it
             process.kill()
             process.wait()
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A Redis URL: the one on 127.0.0.1:6379, else a redis-server of our own, else None."""
+    if _redis_answers(6379):
+        yield "redis://127.0.0.1:6379/15"
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -235,6 +235,25 @@ def test_the_summary_page_explains_a_bad_period(client, staff):
     assert "Dates must look like 2026-11-24." in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("start=9999-12-31&end=9999-12-31", "Dates must fall between 2000-01-01 and 2999-12-31."),
+        ("start=0001-01-01", "Dates must fall between 2000-01-01 and 2999-12-31."),
+        ("end=0001-01-01", "Dates must fall between"),
+        ("start=2026-02-30", "Dates must look like 2026-11-24."),
+        ("start=2026-11-24%00", "Dates must look like 2026-11-24."),
+        ("start=2026-11-24&end=2026-11-01", "The start date must be on or before the end date."),
+    ],
+)
+def test_the_summary_page_answers_an_extreme_or_broken_period_with_a_message(
+    client, staff, query, message
+):
+    response = client.get(f"{LIST}summary/?{query}")
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
 @pytest.mark.parametrize("path", [LIST, f"{LIST}summary/", "/admin/tutor/feedback/"])
 def test_learners_never_reach_the_review_pages(client, path):
     conversation("ada", question="My private question")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 
@@ -13,10 +12,9 @@ import pytest
 import websockets
 
 from tests.fake_anthropic import Reply
-from tests.site_process import ROOT, daphne, prepare, site_env
+from tests.site_process import ROOT, daphne, prepare, redis_server, site_env
 from tests.tutor_client import shown_text
 
-REDIS = "redis://127.0.0.1:6379/15"
 FINAL = 'hx-swap-oob="outerHTML"'
 
 SESSION_SCRIPT = """
@@ -29,24 +27,19 @@ print(client.cookies["sessionid"].value)
 """
 
 
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not redis_up(), reason="needs Redis on 127.0.0.1:6379 (.ci/run starts it)"
-)
+@pytest.fixture(scope="module")
+def redis_url():
+    with redis_server() as url:
+        if url is None:
+            pytest.skip("needs Redis: install redis-server (apt-get install redis-server)")
+        yield url
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, fake_anthropic_server):
+def cluster(tmp_path_factory, fake_anthropic_server, redis_url):
     env = site_env(
         tmp_path_factory.mktemp("cluster"),
-        REDIS_URL=REDIS,
+        REDIS_URL=redis_url,
         ANTHROPIC_API_KEY="sk-ant-scale",
         ANTHROPIC_BASE_URL=fake_anthropic_server.url,
     )

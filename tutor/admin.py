@@ -243,9 +243,19 @@ def _period_from(query, today: dt.date) -> tuple[dt.date, dt.date, str]:
         end = dt.date.fromisoformat(query.get("end") or str(today))
     except ValueError:
         return today - dt.timedelta(days=6), today, "Dates must look like 2026-11-24."
+    if not (EARLIEST <= start <= LATEST and EARLIEST <= end <= LATEST):
+        return (
+            today - dt.timedelta(days=6),
+            today,
+            f"Dates must fall between {EARLIEST.isoformat()} and {LATEST.isoformat()}.",
+        )
     if start > end:
         return start, end, "The start date must be on or before the end date."
     return start, end, ""
+
+
+# Far wider than the course's life, and far from the calendar's ends (where a day more overflows).
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2999, 12, 31)
 
 
 def _download(content: str, content_type: str, extension: str) -> HttpResponse:

@@ -65,12 +65,20 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except frames.BadFrame as error:
             await self.send(text_data=fragments.notice(str(error)))
             return
-        if frame.action == "stop":
-            await generation.stop(self.conversation)
-        elif frame.action == "retry":
-            await self._retry(frame.message_id)
-        else:
-            await self._ask(frame.text.strip(), frame.client_id, frame.text)
+        try:
+            if frame.action == "stop":
+                await generation.stop(self.conversation)
+            elif frame.action == "retry":
+                await self._retry(frame.message_id)
+            else:
+                await self._ask(frame.text.strip(), frame.client_id, frame.text)
+        except Exception:
+            # A bug must not close the socket on the learner: say so in the panel, log it loudly.
+            logger.exception("tutor frame %s failed", frame.action)
+            html = fragments.notice("Something went wrong with that message. Try again.")
+            if frame.action == "send":
+                html += fragments.restore_input(frame.text)
+            await self.send(text_data=html)
 
     async def _ask(self, question: str, client_id: str, typed: str) -> None:
         if not question:

@@ -28,6 +28,32 @@
     params.client_id = newId();
   });
 
+  // The server reads frames of up to 64 KiB; a bigger one is not sent at all (a browser socket
+  // would be closed for it), and the text stays in the box.
+  var MAX_FRAME_BYTES = 64 * 1024;
+  function notice(text) {
+    var box = document.getElementById("tutor-notice");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.add("is-visible");
+  }
+  document.addEventListener("htmx:wsBeforeSend", function (event) {
+    var size = new Blob([event.detail.message]).size;
+    if (size > MAX_FRAME_BYTES) {
+      event.preventDefault();
+      notice("That message is too large to send (" + Math.ceil(size / 1024) + " KiB): the tutor takes up to 64 KiB. Shorten it and send again.");
+    }
+  });
+  // Only the form's own send clears it: Stop and Retry inside it must keep a draft.
+  document.addEventListener("htmx:wsAfterSend", function (event) {
+    var form = event.target;
+    if (form && form.id === "tutor-form") form.reset();
+  });
+  document.addEventListener("htmx:wsClose", function (event) {
+    var code = event.detail.event && event.detail.event.code;
+    if (code === 1009) notice("The server closed the connection: that message was too large. Reconnecting…");
+  });
+
   // Follow a streaming reply down the log, unless the learner scrolled up to read.
   var pinned = true;
   function log() { return document.getElementById("tutor-log"); }

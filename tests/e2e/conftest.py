@@ -6,6 +6,7 @@ process, so the browser talks to it over real HTTP and websockets.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,23 @@ def tutor_api(fake_anthropic_e2e: FakeAnthropic, site_url: str) -> FakeAnthropic
     """The fake Anthropic server, emptied for this test: enqueue what the next requests get."""
     fake_anthropic_e2e.reset()
     return fake_anthropic_e2e
+
+
+# Every browser test doubles as a Content-Security-Policy test: Chromium reports each blocked
+# script, style or connection on the console, and any such report fails the test.
+CSP_REPORT = re.compile(r"Content Security Policy|Content-Security-Policy", re.I)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")
+    reports: list[str] = []
+    page.on(
+        "console",
+        lambda message: reports.append(message.text) if CSP_REPORT.search(message.text) else None,
+    )
+    yield
+    assert reports == [], "the page broke its Content-Security-Policy"

@@ -43,7 +43,7 @@ def sign_up(page: Page) -> str:
 
 
 def wait_for_socket(page: Page) -> None:
-    page.wait_for_function("window.__tutorOpen === true", timeout=TIMEOUT)
+    page.wait_for_function("() => window.__tutorOpen === true", timeout=TIMEOUT)
 
 
 def log(page: Page) -> Locator:
