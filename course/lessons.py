@@ -17,6 +17,7 @@ from django.conf import settings
 from markdown_it.token import Token
 
 from course import markdown, placeholders
+from course.examples import Example, examples_in
 from course.filecache import FileCache
 from course.lesson_format import (
     FrontMatterChecker,
@@ -29,6 +30,7 @@ from course.models_data import model_data
 logger = logging.getLogger(__name__)
 
 LESSON_GLOB = "[0-9][0-9]-*.md"
+FILES_URL = "/lessons/files/"  # files the examples read, served from lessons/files/
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Lesson:
     html: str
     toc: tuple[Heading, ...]
     links: tuple[Link, ...] = field(repr=False)
+    examples: tuple[Example, ...] = field(default=(), repr=False)  # its code blocks
 
     @property
     def anchors(self) -> set[str]:
@@ -142,7 +145,8 @@ def parse_lesson(text: str, path: Path) -> Lesson:
     md = markdown.markdown()
     tokens = md.parse(split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
-    problems += placeholder_problems + body_problems
+    examples, example_problems = examples_in(tokens, path, split.body_line)
+    problems += placeholder_problems + body_problems + example_problems
     if problems:
         raise LessonInvalid(problems)
     source = placeholders.insert_tables(split.body, model_data)
@@ -184,6 +188,7 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         html=md.renderer.render(tokens, md.options, {}),
         toc=toc,
         links=tuple(links),
+        examples=tuple(examples),
     )
 
 
@@ -240,6 +245,11 @@ def _check_link(link: Link, lesson: Lesson, by_slug: dict[str, Lesson]) -> str |
     parts = urlsplit(link.href)
     if parts.scheme or parts.netloc:
         return None  # an outside link: not ours to check
+    if parts.path.startswith(FILES_URL):
+        name = parts.path.removeprefix(FILES_URL)
+        if lesson_file(name) is None:
+            return f"link {link.href!r}: there is no file {name!r} in lessons/files/"
+        return None
     if parts.path.endswith(".md"):
         return f"link {link.href!r} points at a file; link to /lessons/<slug>/ instead"
     target = lesson if not parts.path else None
@@ -264,6 +274,15 @@ def _report(problems: list[Problem]) -> None:
             logger.error("lesson problem: %s", problem)
     _reported.intersection_update(problems)
     _reported.update(problems)
+
+
+def lesson_file(name: str) -> Path | None:
+    """A file from lessons/files/ that lessons link to and examples read, or None."""
+    directory = Path(settings.LESSONS_DIR) / "files"
+    path = directory / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return None
+    return path
 
 
 def load_catalogue(directory: Path | None = None) -> Catalogue:

@@ -26,6 +26,7 @@ LOOKBACK = 20  # block boundaries a cache lookup checks, ending at each breakpoi
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
 MARKER = re.compile(r"\[\[fake((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
+MODELS = "/v1/models"
 
 
 def tokens(text: str) -> int:
@@ -137,6 +138,46 @@ def _last_user_text(body: dict[str, Any]) -> str:
     return ""
 
 
+def _json_schema(body: dict[str, Any]) -> Any:
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    return fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+
+
+def _example_of(schema: Any) -> Any:
+    """The simplest value that fits a JSON schema: the first enum value, "example", 0, …."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: _example_of(sub) for name, sub in properties.items()}
+    if kind == "array":
+        return [_example_of(schema.get("items"))]
+    defaults = {"string": "example", "integer": 0, "number": 0, "boolean": True}
+    return defaults.get(kind)
+
+
+def _stop_at(chunks: list[str], stop_sequences: Any) -> tuple[list[str], str] | None:
+    """Cut the reply before the first stop sequence it contains, as the API does (the matched
+    text is left out of the content); return the chunks left and the sequence, or None."""
+    text = "".join(chunks)
+    found = [(text.find(s), s) for s in stop_sequences or [] if isinstance(s, str) and s in text]
+    if not found:
+        return None
+    cut, sequence = min(found)
+    kept, length = [], 0
+    for chunk in chunks:
+        if length + len(chunk) >= cut:
+            kept.append(chunk[: cut - length])
+            break
+        kept.append(chunk)
+        length += len(chunk)
+    return [chunk for chunk in kept if chunk] or [""], sequence
+
+
 class _Reader(asyncio.StreamReader):
     """A StreamReader that also tells when the client hung up, without reading anything."""
 
@@ -200,8 +241,10 @@ class FakeAnthropic:
         min_cache_tokens: int = 512,
         cache_control_in_key: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        models: list[dict[str, Any]] | None = None,
     ) -> None:
         self.host, self.port, self.default_tokens = host, port, tokens
+        self.models = models or []  # what GET /v1/models lists (ModelInfo objects)
         self.default: Behaviour = Reply(ttft=ttft, rate=rate)
         self.min_cache_tokens, self.cache_control_in_key = min_cache_tokens, cache_control_in_key
         self.clock = clock
@@ -348,6 +391,9 @@ class FakeAnthropic:
         with self._lock:
             self._requests.append(recorded)
         try:
+            if method == "GET" and path.startswith(MODELS):
+                await ex.send_json(200, self._models(path))
+                return keep_alive
             if method != "POST" or path not in (MESSAGES, COUNT_TOKENS):
                 raise _Failure(404, "not_found_error", f"Not found: {method} {path}")
             body = self._validate(headers, body, path)
@@ -385,6 +431,18 @@ class FakeAnthropic:
             if field in body and version == NO_SAMPLING_VERSION:
                 raise _invalid(f"{field}: is not supported in anthropic-version {version}")
         return body
+
+    def _models(self, path: str) -> dict[str, Any]:
+        """GET /v1/models (one page holding every model) or GET /v1/models/{id}."""
+        if path.rstrip("/") == MODELS:
+            ids = [model["id"] for model in self.models]
+            page = {"data": self.models, "has_more": False}
+            return page | {"first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+        wanted = path.removeprefix(MODELS + "/")
+        found = next((model for model in self.models if model["id"] == wanted), None)
+        if found is None:
+            raise _Failure(404, "not_found_error", f"model: {wanted}")
+        return found
 
     def _usage(self, body: dict[str, Any]) -> dict[str, Any]:
         """Usage with the prompt cache simulated: read the longest live prefix, write new ones.
@@ -448,6 +506,9 @@ class FakeAnthropic:
         types = {"ttft": float, "rate": float, "tokens": int}
         changes = {k: types[k](v) for k, v in overrides.items() if k in types}
         reply = dataclasses.replace(reply, **changes)
+        schema = _json_schema(body)
+        if reply.text is None and schema is not None:  # structured outputs: valid JSON
+            reply = dataclasses.replace(reply, text=json.dumps(_example_of(schema)))
         if reply.text is not None:  # words with their whitespace, so "".join(chunks) == text
             chunks = re.findall(r"\s*\S+\s*$|\s*\S+|\s+", reply.text)
         else:
@@ -456,6 +517,9 @@ class FakeAnthropic:
             chunks = [f"You asked about: {question[:60]}.", *words][:count]
         if len(chunks) > body["max_tokens"]:
             return reply, chunks[: body["max_tokens"]], "max_tokens", overrides.get("id")
+        stop = _stop_at(chunks, body.get("stop_sequences"))
+        if stop is not None:
+            return reply, stop[0], f"stop_sequence:{stop[1]}", overrides.get("id")
         return reply, chunks, reply.stop_reason, overrides.get("id")
 
     async def _messages(self, ex: _Exchange, body: dict[str, Any], behaviour: Behaviour) -> bool:
@@ -477,6 +541,7 @@ class FakeAnthropic:
         reply, chunks, stop_reason, marker_id = self._plan(
             body, reply if isinstance(reply, Reply) else Reply()
         )
+        stop_reason, _, sequence = stop_reason.partition(":")  # "stop_sequence:<the match>"
         message = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant"}
         message.update(content=[], model=body["model"], stop_reason=None, stop_sequence=None)
         message["usage"] = self._usage(body)
@@ -490,6 +555,7 @@ class FakeAnthropic:
             await asyncio.sleep(max(due[-1:] + [0.0]) - time.monotonic())
             message.update(content=[{"type": "text", "text": "".join(chunks)}])
             message.update(stop_reason=stop_reason, stop_details=details)
+            message.update(stop_sequence=sequence or None)
             message["usage"]["output_tokens"] = len(chunks)
             await ex.send_json(200, message)
             return ex.keep_alive
@@ -532,7 +598,7 @@ class FakeAnthropic:
                 await send({"type": "error", "error": error})
             else:
                 await send({"type": "content_block_stop", "index": 0})
-                end = {"stop_reason": stop_reason, "stop_sequence": None}
+                end = {"stop_reason": stop_reason, "stop_sequence": sequence or None}
                 end.update({"stop_details": details} if details else {})
                 usage = {"output_tokens": len(chunks)}  # cumulative, as the API sends it
                 await send({"type": "message_delta", "delta": end, "usage": usage})
