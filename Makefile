@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-e2e lint format check-lessons bench
+.PHONY: install run test test-unit test-e2e lint format check-lessons verify-lessons bench
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -35,6 +35,11 @@ format: install
 
 check-lessons: install
 	$(UV) run --no-sync python manage.py check_lessons
+
+# Every lesson example against the real API: before publishing, and on a schedule, so a model or
+# API change breaks our check before it breaks a learner's copy. Needs ANTHROPIC_API_KEY.
+verify-lessons: install
+	$(UV) run --no-sync python manage.py verify_lessons
 
 bench: install  ## The tutor relay benchmark (see docs/performance.md); a few minutes
 	$(UV) run --no-sync python -m bench.run --learners 1,50,200 --ttft-ms 300 --rate 50 --tokens 150 \

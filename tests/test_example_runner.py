@@ -167,3 +167,24 @@ def test_a_curl_block_fails_on_an_http_error_unless_marked():
     assert not unmarked.ok and unmarked.detail == "HTTP error status: [400]"
     assert "max_tokens: Field required" in unmarked.output
     assert marked.ok and marked.detail == "HTTP 400 as marked"
+
+
+def test_verify_lessons_needs_a_key(monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(CommandError, match="needs a key: set ANTHROPIC_API_KEY"):
+        call_command("verify_lessons")
+
+
+def test_verify_lessons_runs_every_example_of_a_lesson(monkeypatch, capsys):
+    from django.core.management import call_command
+
+    with FakeAnthropic() as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        call_command("verify_lessons", "streaming-and-errors", "--timeout", "20")
+    out = capsys.readouterr().out
+    assert "ok   04-streaming-and-errors.md:91 curl" in out
+    assert out.count("ok   04-streaming-and-errors.md:") >= 8
+    assert "Every example ran against the live API." in out
