@@ -139,7 +139,9 @@ def _check_body(
 
 def parse_lesson(text: str, path: Path) -> Lesson:
     # Placeholders first, so front matter, code blocks and exercise fences see the real values.
-    text, placeholder_problems = placeholders.expand(text, path, 1, model_data)
+    placeholder_problems = placeholders.literal_facts(text, path, model_data)
+    text, expand_problems = placeholders.expand(text, path, 1, model_data)
+    placeholder_problems += expand_problems
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
