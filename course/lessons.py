@@ -7,6 +7,7 @@ logged with the file and line; `manage.py check_lessons` and `manage.py check` r
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Source:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class TutorSettings:
     enabled: bool
     mode: str
@@ -83,6 +90,8 @@ class Lesson:
     toc: tuple[Heading, ...]
     links: tuple[Link, ...] = field(repr=False)
     examples: tuple[Example, ...] = field(default=(), repr=False)  # its code blocks
+    facts_checked: dt.date | None = None  # when its facts were last checked against `sources`
+    sources: tuple[Source, ...] = ()
 
     @property
     def anchors(self) -> set[str]:
@@ -191,6 +200,8 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         toc=toc,
         links=tuple(links),
         examples=tuple(examples),
+        facts_checked=fm["facts_checked"],
+        sources=tuple(Source(s["title"].strip(), s["url"]) for s in fm["sources"]),
     )
 
 
