@@ -90,7 +90,10 @@ def parse_model_data(text: str, path: Path) -> ModelData:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ModelDataError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ModelDataError(f"{where}: not valid YAML: {reason}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
         raise ModelDataError(f"{path}: expected a mapping with a 'models' list")
     models = tuple(

@@ -36,6 +36,7 @@ from course.models_data import (
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 MODELS_TABLE = "{{ models_table }}"
+NO_MODEL_DATA = "cannot fill placeholders"
 ALIASES = ("default", "comparison")
 FORMATS = ("tokens", "number")
 MODEL_FIELDS = tuple(ModelInfo.__dataclass_fields__)
@@ -162,7 +163,7 @@ def expand(
         data = load()
     except (ModelDataError, OSError) as error:
         line = first_line + text[: text.index("{{")].count("\n")
-        return text, [Problem(path, line, f"cannot fill placeholders: {error}")]
+        return text, [Problem(path, line, f"{NO_MODEL_DATA}: {error}")]
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
         number = first_line + index
