@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
@@ -65,6 +67,7 @@ def test_it_reports_a_broken_front_matter_once_and_logs_nothing(lessons_dir, cap
     err = capsys.readouterr().err
     assert err.count("front matter is not valid YAML") == 1
     assert "front matter is not valid YAML" not in caplog.text
+    assert not logging.getLogger("course.lessons").disabled  # the site still logs problems
 
 
 def test_it_reports_the_prompt_per_model_and_whether_it_changed(lessons_dir, capsys, settings):

@@ -80,6 +80,7 @@ def test_the_handbook_the_caching_examples_read_clears_every_models_minimum():
     assert len(handbook) / 4.5 > max(minimums)
 
 
+@pytest.mark.django_db
 def test_a_learner_can_download_the_files_the_examples_read(client):
     response = client.get("/lessons/files/ledgerly_handbook.md")
     assert response.status_code == 200
