@@ -86,6 +86,8 @@ def _markers(info: str) -> tuple[str, dict[str, str], str]:
     markers: dict[str, str] = {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
+        if key not in MARKERS and words[0].lower() in DATA:
+            continue  # a data block's info string may carry words for other tools (exercises)
         if key not in MARKERS:
             return (
                 words[0],

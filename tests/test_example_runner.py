@@ -189,3 +189,10 @@ def test_verify_lessons_runs_every_example_of_a_lesson(monkeypatch, capsys):
     assert re.search(r"^ok   04-streaming-and-errors\.md:\d+ curl", out, re.MULTILINE)
     assert out.count("ok   04-streaming-and-errors.md:") >= 8
     assert "Every example ran against the live API." in out
+
+
+def test_data_blocks_may_carry_words_for_other_tools():
+    lesson = lesson_with("```exercise id=first-call\nprompt: Call {{ model.default.id }}\n```")
+    (block,) = lesson.examples
+    assert block.kind == "" and block.lang == "exercise"
+    assert "prompt: Call claude-haiku-5-5" in block.code
