@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.fake_replies import example_of, json_schema, stop_at
+
 NO_SAMPLING_VERSION = "2026-10-21"  # this API version rejects temperature / top_p / top_k
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 LOOKBACK = 20  # block boundaries a cache lookup checks, ending at each breakpoint
@@ -136,46 +138,6 @@ def _last_user_text(body: dict[str, Any]) -> str:
             texts = [b.get("text") for b in _blocks(message.get("content")) if isinstance(b, dict)]
             return " ".join(t for t in texts if isinstance(t, str))
     return ""
-
-
-def _json_schema(body: dict[str, Any]) -> Any:
-    config = body.get("output_config")
-    fmt = config.get("format") if isinstance(config, dict) else None
-    return fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
-
-
-def _example_of(schema: Any) -> Any:
-    """The simplest value that fits a JSON schema: the first enum value, "example", 0, …."""
-    if not isinstance(schema, dict):
-        return None
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind == "object":
-        properties = schema.get("properties") or {}
-        return {name: _example_of(sub) for name, sub in properties.items()}
-    if kind == "array":
-        return [_example_of(schema.get("items"))]
-    defaults = {"string": "example", "integer": 0, "number": 0, "boolean": True}
-    return defaults.get(kind)
-
-
-def _stop_at(chunks: list[str], stop_sequences: Any) -> tuple[list[str], str] | None:
-    """Cut the reply before the first stop sequence it contains, as the API does (the matched
-    text is left out of the content); return the chunks left and the sequence, or None."""
-    text = "".join(chunks)
-    found = [(text.find(s), s) for s in stop_sequences or [] if isinstance(s, str) and s in text]
-    if not found:
-        return None
-    cut, sequence = min(found)
-    kept, length = [], 0
-    for chunk in chunks:
-        if length + len(chunk) >= cut:
-            kept.append(chunk[: cut - length])
-            break
-        kept.append(chunk)
-        length += len(chunk)
-    return [chunk for chunk in kept if chunk] or [""], sequence
 
 
 class _Reader(asyncio.StreamReader):
@@ -506,9 +468,9 @@ class FakeAnthropic:
         types = {"ttft": float, "rate": float, "tokens": int}
         changes = {k: types[k](v) for k, v in overrides.items() if k in types}
         reply = dataclasses.replace(reply, **changes)
-        schema = _json_schema(body)
+        schema = json_schema(body)
         if reply.text is None and schema is not None:  # structured outputs: valid JSON
-            reply = dataclasses.replace(reply, text=json.dumps(_example_of(schema)))
+            reply = dataclasses.replace(reply, text=json.dumps(example_of(schema)))
         if reply.text is not None:  # words with their whitespace, so "".join(chunks) == text
             chunks = re.findall(r"\s*\S+\s*$|\s*\S+|\s+", reply.text)
         else:
@@ -517,7 +479,7 @@ class FakeAnthropic:
             chunks = [f"You asked about: {question[:60]}.", *words][:count]
         if len(chunks) > body["max_tokens"]:
             return reply, chunks[: body["max_tokens"]], "max_tokens", overrides.get("id")
-        stop = _stop_at(chunks, body.get("stop_sequences"))
+        stop = stop_at(chunks, body.get("stop_sequences"))
         if stop is not None:
             return reply, stop[0], f"stop_sequence:{stop[1]}", overrides.get("id")
         return reply, chunks, reply.stop_reason, overrides.get("id")
