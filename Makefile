@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons bench
+.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons verify-lessons bench
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -28,12 +28,15 @@ serve: install  ## Migrate, collect static files, then serve with daphne on $(HO
 test: install test-deps test-unit test-e2e  ## Every test: unit, consumer and browser
 
 # The browser tests drive Debian's chromium; the multi-process test starts its own redis-server
-# when none runs on 127.0.0.1:6379. As root both are installed when missing; otherwise the
-# browser tests need chromium and say how to get it.
+# when none runs on 127.0.0.1:6379; the lesson example runner runs the curl examples (one builds
+# its body with jq). As root all are installed when missing; otherwise the browser tests need
+# chromium and say how to get it.
 test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing=" chromium"; \
-	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	for tool in redis-server curl jq; do \
+		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing$$missing for the tests (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -62,6 +65,11 @@ format: install
 
 check-lessons: install
 	$(UV) run --no-sync python manage.py check_lessons
+
+# Every lesson example against the real API: before publishing, and on a schedule, so a model or
+# API change breaks our check before it breaks a learner's copy. Needs ANTHROPIC_API_KEY.
+verify-lessons: install
+	$(UV) run --no-sync python manage.py verify_lessons
 
 bench: install  ## The tutor relay benchmark (see docs/performance.md); a few minutes
 	$(UV) run --no-sync python -m bench.run --learners 1,50,200 --ttft-ms 300 --rate 50 --tokens 150 \

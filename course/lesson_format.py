@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,13 @@ import yaml
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 TUTOR_MODES = ("socratic", "explain")
-TOP_LEVEL_KEYS = {"title", "slug", "order", "summary", "minutes", "objectives", "tutor", "quiz"}
+TOP_LEVEL_KEYS = {
+    "title", "slug", "order", "summary", "minutes", "objectives", "tutor", "quiz",
+    "facts_checked", "sources",
+}  # fmt: skip
+SOURCE_KEYS = {"title", "url"}
+# The official pages a lesson's facts were checked against.
+SOURCE_PREFIX = "https://platform.claude.com/"
 TUTOR_KEYS = {"enabled", "mode", "focus", "starters"}
 QUESTION_KEYS = {"question", "choices", "answer", "explanation"}
 
@@ -139,7 +146,35 @@ class FrontMatterChecker:
             self.check_tutor(fm["tutor"])
         if "quiz" in fm:
             self.check_quiz(fm["quiz"])
+        if "facts_checked" in fm:
+            self.check_facts_checked(fm["facts_checked"])
+        if "sources" in fm:
+            self.check_sources(fm["sources"])
         return self.problems
+
+    def check_facts_checked(self, value: Any) -> None:
+        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+            self.problem("facts_checked must be a date (YYYY-MM-DD)", "facts_checked")
+        elif value > dt.date.today():
+            self.problem("facts_checked is in the future", "facts_checked")
+
+    def check_sources(self, sources: Any) -> None:
+        if not isinstance(sources, list) or not 1 <= len(sources) <= 8:
+            self.problem("sources must be a list of 1 to 8 pages (title and url)", "sources")
+            return
+        for index, source in enumerate(sources):
+            where = ("sources", index)
+            label = f"source {index + 1}"
+            if not isinstance(source, dict):
+                self.problem(f"{label} must be a mapping with title and url", *where)
+                continue
+            self.unknown_keys(source, SOURCE_KEYS, label, *where)
+            self.text(source.get("title"), f"{label}: title", *where, "title")
+            url = source.get("url")
+            if not isinstance(url, str) or not url.startswith(SOURCE_PREFIX):
+                self.problem(
+                    f"{label}: url must be an official page under {SOURCE_PREFIX}", *where, "url"
+                )
 
     def check_tutor(self, tutor: Any) -> None:
         if not isinstance(tutor, dict):

@@ -8,6 +8,7 @@ staff on every page, and reported by `manage.py check_lessons` and `manage.py ch
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from django.conf import settings
 from markdown_it.token import Token
 
 from course import markdown, placeholders, snapshots
+from course.examples import Example, examples_in
 from course.filecache import FileCache
 from course.lesson_format import (
     FrontMatterChecker,
@@ -30,6 +32,7 @@ from course.models_data import model_data
 logger = logging.getLogger(__name__)
 
 LESSON_GLOB = "[0-9][0-9]-*.md"
+FILES_URL = "/lessons/files/"  # files the examples read, served from lessons/files/
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,12 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Source:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
 class TutorSettings:
     enabled: bool
     mode: str
@@ -81,6 +90,9 @@ class Lesson:
     html: str
     toc: tuple[Heading, ...]
     links: tuple[Link, ...] = field(repr=False)
+    examples: tuple[Example, ...] = field(default=(), repr=False)  # its code blocks
+    facts_checked: dt.date | None = None  # when its facts were last checked against `sources`
+    sources: tuple[Source, ...] = ()
 
     @property
     def anchors(self) -> set[str]:
@@ -137,13 +149,16 @@ def _check_body(
 
 def parse_lesson(text: str, path: Path) -> Lesson:
     # Placeholders first, so front matter, code blocks and exercise fences see the real values.
-    text, placeholder_problems = placeholders.expand(text, path, 1, model_data)
+    placeholder_problems = placeholders.literal_facts(text, path, model_data)
+    text, expand_problems = placeholders.expand(text, path, 1, model_data)
+    placeholder_problems += expand_problems
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
     tokens = md.parse(split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
-    problems += placeholder_problems + body_problems
+    examples, example_problems = examples_in(tokens, path, split.body_line)
+    problems += placeholder_problems + body_problems + example_problems
     if problems:
         raise LessonInvalid(problems)
     source = placeholders.insert_tables(split.body, model_data)
@@ -185,6 +200,9 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         html=md.renderer.render(tokens, md.options, {}),
         toc=toc,
         links=tuple(links),
+        examples=tuple(examples),
+        facts_checked=fm["facts_checked"],
+        sources=tuple(Source(s["title"].strip(), s["url"]) for s in fm["sources"]),
     )
 
 
@@ -260,6 +278,11 @@ def _check_link(link: Link, lesson: Lesson, by_slug: dict[str, Lesson]) -> str |
     parts = urlsplit(link.href)
     if parts.scheme or parts.netloc:
         return None  # an outside link: not ours to check
+    if parts.path.startswith(FILES_URL):
+        name = parts.path.removeprefix(FILES_URL)
+        if lesson_file(name) is None:
+            return f"link {link.href!r}: there is no file {name!r} in lessons/files/"
+        return None
     if parts.path.endswith(".md"):
         return f"link {link.href!r} points at a file; link to /lessons/<slug>/ instead"
     target = lesson if not parts.path else None
@@ -284,6 +307,15 @@ def _report(problems: list[Problem]) -> None:
             logger.error("lesson problem: %s", problem)
     _reported.intersection_update(problems)
     _reported.update(problems)
+
+
+def lesson_file(name: str) -> Path | None:
+    """A file from lessons/files/ that lessons link to and examples read, or None."""
+    directory = Path(settings.LESSONS_DIR) / "files"
+    path = directory / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return None
+    return path
 
 
 def load_catalogue(directory: Path | None = None) -> Catalogue:

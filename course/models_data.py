@@ -35,6 +35,7 @@ class ModelInfo:
     cache_read: Decimal
     min_cache_tokens: int | None
     notes: str = ""
+    snapshot: str = ""  # the dated ID an undated alias points to (up to the 4.5 generation)
     retires: dt.date | None = None
     retired: dt.date | None = None
 
@@ -72,6 +73,7 @@ def _parse_model(raw: dict, where: str) -> ModelInfo:
             max_output=int(raw["max_output"]),
             min_cache_tokens=int(minimum) if minimum is not None else None,
             notes=str(raw.get("notes", "")),
+            snapshot=str(raw.get("snapshot", "")),
             retires=raw.get("retires"),
             retired=raw.get("retired"),
             **prices,
@@ -88,7 +90,10 @@ def parse_model_data(text: str, path: Path) -> ModelData:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ModelDataError(f"{path}: not valid YAML: {error}") from None
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        reason = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ModelDataError(f"{where}: not valid YAML: {reason}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
         raise ModelDataError(f"{path}: expected a mapping with a 'models' list")
     models = tuple(
@@ -162,7 +167,16 @@ def models_table_markdown(data: ModelData) -> str:
         f"against [the official models overview]({data.source}); they change often, so check "
         "before you budget.",
     ]
-    notes = [f"**{m.name}**: {m.notes}" for m in data.models if m.notes]
+    notes = [
+        f"**{m.name}**: "
+        + " ".join(
+            part
+            for part in (f"`{m.id}` is an alias of `{m.snapshot}`." if m.snapshot else "", m.notes)
+            if part
+        )
+        for m in data.models
+        if m.notes or m.snapshot
+    ]
     if notes:
         lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines)

@@ -36,6 +36,7 @@ from course.models_data import (
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 MODELS_TABLE = "{{ models_table }}"
+NO_MODEL_DATA = "cannot fill placeholders"
 ALIASES = ("default", "comparison")
 FORMATS = ("tokens", "number")
 MODEL_FIELDS = tuple(ModelInfo.__dataclass_fields__)
@@ -162,7 +163,7 @@ def expand(
         data = load()
     except (ModelDataError, OSError) as error:
         line = first_line + text[: text.index("{{")].count("\n")
-        return text, [Problem(path, line, f"cannot fill placeholders: {error}")]
+        return text, [Problem(path, line, f"{NO_MODEL_DATA}: {error}")]
     lines = text.splitlines(keepends=True)
     for index, line in enumerate(lines):
         number = first_line + index
@@ -193,3 +194,51 @@ def insert_tables(text: str, load: Callable[[], ModelData]) -> str:
     if MODELS_TABLE not in text:
         return text
     return text.replace(MODELS_TABLE, models_table_markdown(load()))
+
+
+PRICE_RE = re.compile(r"\$\d[\d,]*(?:\.\d+)?")
+
+
+def literal_facts(text: str, path: Path, load: Callable[[], ModelData]) -> list[Problem]:
+    """A problem for each model ID or price typed out instead of printed by a placeholder.
+
+    Placeholders themselves may name a model (`{{ price claude-opus-5-5 input }}`): they are
+    removed before looking. Runs over prose, code and front matter alike.
+    """
+    try:
+        data = load()
+    except (ModelDataError, OSError):
+        return []  # the broken data file is reported on its own
+    ids = {m.id: m.id for m in data.models} | {m.snapshot: m.id for m in data.models if m.snapshot}
+    id_re = re.compile(
+        r"(?<![\w.-])("
+        + "|".join(map(re.escape, sorted(ids, key=len, reverse=True)))
+        + r")(?![\w-])"
+    )
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        bare = PLACEHOLDER_RE.sub(" ", line)
+        for match in id_re.finditer(bare):
+            model_id = ids[match.group(1)]
+            ref = "default" if model_id == data.course_default else model_id
+            hint = f"{{{{ model.{ref}.id }}}}"
+            if match.group(1) != model_id:
+                hint = f"{{{{ model.{model_id}.snapshot }}}}"
+            problems.append(
+                Problem(
+                    path,
+                    number,
+                    f"literal model ID {match.group(1)!r}: write {hint} so it follows "
+                    "lessons/models.yaml",
+                )
+            )
+        for match in PRICE_RE.finditer(bare):
+            problems.append(
+                Problem(
+                    path,
+                    number,
+                    f"literal price {match.group(0)!r}: print it with "
+                    "{{ price <model> <field> }} or {{ cost <model> <field> <tokens> }}",
+                )
+            )
+    return problems

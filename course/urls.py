@@ -8,6 +8,7 @@ from course import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("lessons/files/<str:name>", views.lesson_file_download, name="lesson_file"),
     path("lessons/<slug:slug>/", views.lesson_detail, name="lesson"),
     path("lessons/<slug:slug>/quiz/<int:number>/", views.quiz_answer, name="quiz_answer"),
     path("lessons/<slug:slug>/complete/", views.lesson_complete, name="lesson_complete"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from csp.constants import SELF, UNSAFE_INLINE
 from csp.decorators import csp_replace
 from django.contrib.auth import login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,7 +12,7 @@ from django.views.defaults import server_error as django_server_error
 from django_htmx.middleware import HtmxDetails
 
 from course.forms import SignUpForm
-from course.lessons import Catalogue, Lesson, catalogue
+from course.lessons import Catalogue, Lesson, catalogue, lesson_file
 from course.progress import progress_for
 from tutor.panel import panel_context
 
@@ -27,6 +27,15 @@ def _lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
     if lesson is None:
         raise Http404("There is no lesson at this address.")
     return lessons, lesson
+
+
+@require_GET
+def lesson_file_download(request: HttpRequest, name: str) -> FileResponse:
+    """A file the lessons' examples read, such as the long handbook lesson 2 caches."""
+    path = lesson_file(name)
+    if path is None:
+        raise Http404("There is no such lesson file.")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
 
 
 @require_GET

@@ -46,6 +46,10 @@ quiz:
       b: A mountain
     answer: a
     explanation: Dogs are medium.
+facts_checked: 2026-11-26
+sources:
+  - title: Messages API
+    url: https://platform.claude.com/docs/en/api/messages
 ---
 
 ## First section

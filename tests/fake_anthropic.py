@@ -20,12 +20,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from tests.fake_replies import example_of, json_schema, stop_at
+
 NO_SAMPLING_VERSION = "2026-10-21"  # this API version rejects temperature / top_p / top_k
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 LOOKBACK = 20  # block boundaries a cache lookup checks, ending at each breakpoint
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
 MARKER = re.compile(r"\[\[fake((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
 MESSAGES, COUNT_TOKENS = "/v1/messages", "/v1/messages/count_tokens"
+MODELS = "/v1/models"
 
 
 def tokens(text: str) -> int:
@@ -200,8 +203,10 @@ class FakeAnthropic:
         min_cache_tokens: int = 512,
         cache_control_in_key: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        models: list[dict[str, Any]] | None = None,
     ) -> None:
         self.host, self.port, self.default_tokens = host, port, tokens
+        self.models = models or []  # what GET /v1/models lists (ModelInfo objects)
         self.default: Behaviour = Reply(ttft=ttft, rate=rate)
         self.min_cache_tokens, self.cache_control_in_key = min_cache_tokens, cache_control_in_key
         self.clock = clock
@@ -348,6 +353,9 @@ class FakeAnthropic:
         with self._lock:
             self._requests.append(recorded)
         try:
+            if method == "GET" and path.startswith(MODELS):
+                await ex.send_json(200, self._models(path))
+                return keep_alive
             if method != "POST" or path not in (MESSAGES, COUNT_TOKENS):
                 raise _Failure(404, "not_found_error", f"Not found: {method} {path}")
             body = self._validate(headers, body, path)
@@ -385,6 +393,18 @@ class FakeAnthropic:
             if field in body and version == NO_SAMPLING_VERSION:
                 raise _invalid(f"{field}: is not supported in anthropic-version {version}")
         return body
+
+    def _models(self, path: str) -> dict[str, Any]:
+        """GET /v1/models (one page holding every model) or GET /v1/models/{id}."""
+        if path.rstrip("/") == MODELS:
+            ids = [model["id"] for model in self.models]
+            page = {"data": self.models, "has_more": False}
+            return page | {"first_id": ids[0] if ids else None, "last_id": ids[-1] if ids else None}
+        wanted = path.removeprefix(MODELS + "/")
+        found = next((model for model in self.models if model["id"] == wanted), None)
+        if found is None:
+            raise _Failure(404, "not_found_error", f"model: {wanted}")
+        return found
 
     def _usage(self, body: dict[str, Any]) -> dict[str, Any]:
         """Usage with the prompt cache simulated: read the longest live prefix, write new ones.
@@ -448,6 +468,9 @@ class FakeAnthropic:
         types = {"ttft": float, "rate": float, "tokens": int}
         changes = {k: types[k](v) for k, v in overrides.items() if k in types}
         reply = dataclasses.replace(reply, **changes)
+        schema = json_schema(body)
+        if reply.text is None and schema is not None:  # structured outputs: valid JSON
+            reply = dataclasses.replace(reply, text=json.dumps(example_of(schema)))
         if reply.text is not None:  # words with their whitespace, so "".join(chunks) == text
             chunks = re.findall(r"\s*\S+\s*$|\s*\S+|\s+", reply.text)
         else:
@@ -456,6 +479,9 @@ class FakeAnthropic:
             chunks = [f"You asked about: {question[:60]}.", *words][:count]
         if len(chunks) > body["max_tokens"]:
             return reply, chunks[: body["max_tokens"]], "max_tokens", overrides.get("id")
+        stop = stop_at(chunks, body.get("stop_sequences"))
+        if stop is not None:
+            return reply, stop[0], f"stop_sequence:{stop[1]}", overrides.get("id")
         return reply, chunks, reply.stop_reason, overrides.get("id")
 
     async def _messages(self, ex: _Exchange, body: dict[str, Any], behaviour: Behaviour) -> bool:
@@ -477,6 +503,7 @@ class FakeAnthropic:
         reply, chunks, stop_reason, marker_id = self._plan(
             body, reply if isinstance(reply, Reply) else Reply()
         )
+        stop_reason, _, sequence = stop_reason.partition(":")  # "stop_sequence:<the match>"
         message = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant"}
         message.update(content=[], model=body["model"], stop_reason=None, stop_sequence=None)
         message["usage"] = self._usage(body)
@@ -490,6 +517,7 @@ class FakeAnthropic:
             await asyncio.sleep(max(due[-1:] + [0.0]) - time.monotonic())
             message.update(content=[{"type": "text", "text": "".join(chunks)}])
             message.update(stop_reason=stop_reason, stop_details=details)
+            message.update(stop_sequence=sequence or None)
             message["usage"]["output_tokens"] = len(chunks)
             await ex.send_json(200, message)
             return ex.keep_alive
@@ -532,7 +560,7 @@ class FakeAnthropic:
                 await send({"type": "error", "error": error})
             else:
                 await send({"type": "content_block_stop", "index": 0})
-                end = {"stop_reason": stop_reason, "stop_sequence": None}
+                end = {"stop_reason": stop_reason, "stop_sequence": sequence or None}
                 end.update({"stop_details": details} if details else {})
                 usage = {"output_tokens": len(chunks)}  # cumulative, as the API sends it
                 await send({"type": "message_delta", "delta": end, "usage": usage})

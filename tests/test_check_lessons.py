@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import logging
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 
+from course.lessons import load_catalogue
 from tests.conftest import lesson_text, write
+
+pytestmark = pytest.mark.django_db
 
 
 def test_it_passes_on_the_real_lessons(capsys):
@@ -37,3 +42,77 @@ def test_manage_py_check_fails_on_a_broken_lesson(lessons_dir):
 
 def test_manage_py_check_passes_on_the_real_lessons():
     call_command("check")
+
+
+def test_it_reports_a_broken_model_data_file_once(lessons_dir, capsys):
+    for number in (1, 2, 3):
+        text = lesson_text(
+            slug=f"l{number}", order=number, **{"More text.": "{{ price default input }}"}
+        )
+        write(lessons_dir / f"0{number}-l.md", text)
+    models = lessons_dir / "models.yaml"
+    models.write_text(models.read_text() + "models: [\n  - id: x\n")
+    with pytest.raises(CommandError, match=r"1 problem\(s\) in the lessons"):
+        call_command("check_lessons")
+    err = capsys.readouterr().err
+    assert err.count("not valid YAML") == 1
+    assert "models.yaml:" in err and "expected the node content" in err
+    assert "cannot fill placeholders" not in err
+
+
+def test_it_reports_a_broken_front_matter_once_and_logs_nothing(lessons_dir, capsys, caplog):
+    write(lessons_dir / "01-a.md", lesson_text(**{"title: Tiny lesson": "title: [broken"}))
+    with pytest.raises(CommandError, match=r"1 problem\(s\) in the lessons"):
+        call_command("check_lessons")
+    err = capsys.readouterr().err
+    assert err.count("front matter is not valid YAML") == 1
+    assert "front matter is not valid YAML" not in caplog.text
+    assert not logging.getLogger("course.lessons").disabled  # the site still logs problems
+
+
+def test_it_reports_the_prompt_per_model_and_whether_it_changed(lessons_dir, capsys, settings):
+    from django.contrib.auth import get_user_model
+
+    from tutor.models import Conversation, PromptVersion
+    from tutor.prompts import system_blocks, system_json
+
+    write(lessons_dir / "01-a.md", lesson_text(slug="first", order=1))
+    write(lessons_dir / "02-b.md", lesson_text(slug="second", order=2))
+    first, second = load_catalogue().lessons
+    user = get_user_model().objects.create_user("learner", password="correct horse battery")
+    older = [{**block, "text": block["text"] + " (older)"} for block in system_blocks(second)]
+    for lesson, text in [(first, system_json(system_blocks(first))), (second, system_json(older))]:
+        conversation = Conversation.objects.current_for(user, lesson.slug)
+        question = conversation.messages.create(role="user", text="Hi")
+        conversation.messages.create(
+            role="assistant",
+            reply_to=question,
+            text="Hello.",
+            model="claude-haiku-5-5",
+            prompt=PromptVersion.for_text(lesson.slug, text),
+        )
+    call_command("check_lessons")
+    out = capsys.readouterr().out
+    assert "tutor: prompt unchanged since the last conversation (" in out
+    assert "tutor: prompt CHANGED since the last conversation (" in out
+    assert "too short to cache on claude-sonnet-5, claude-opus-4-6, claude-sonnet-4-6" in out
+    assert "unknown for claude-sonnet-5-5 (no published minimum)" in out
+
+
+def test_it_says_when_no_conversation_used_the_tutor(lessons_dir, capsys):
+    write(lessons_dir / "01-a.md", lesson_text())
+    call_command("check_lessons")
+    assert "tutor: no conversation has used this tutor yet" in capsys.readouterr().out
+
+
+def test_manage_py_check_reports_a_broken_model_data_file_once(lessons_dir):
+    for number in (1, 2):
+        text = lesson_text(
+            slug=f"l{number}", order=number, **{"More text.": "{{ price default input }}"}
+        )
+        write(lessons_dir / f"0{number}-l.md", text)
+    (lessons_dir / "models.yaml").write_text("models: [\n")
+    with pytest.raises(SystemCheckError) as caught:
+        call_command("check")
+    assert str(caught.value).count("not valid YAML") == 1
+    assert "course.E003" in str(caught.value)

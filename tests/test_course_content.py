@@ -107,3 +107,16 @@ def test_lesson_3_renders_the_model_data_file(course):
     html = course.get("models-tokens-and-sampling").html
     for model in model_data().models:
         assert f"<code>{model.id}</code>" in html
+
+
+def test_every_code_example_names_a_model_only_in_one_model_constant(course):
+    data = model_data()
+    allowed = {data.course_default, data.course_comparison}
+    ids = {model.id for model in data.models}
+    for lesson in course.lessons:
+        for example in (e for e in lesson.examples if e.kind == "python"):
+            for line in example.code.splitlines():
+                named = {model_id for model_id in ids if f'"{model_id}"' in line}
+                if named:
+                    assert re.match(r"^[A-Z_]*MODEL = ", line), (example.label, line)
+                    assert named <= allowed, (example.label, line)

@@ -106,3 +106,46 @@ def test_it_reports_an_unknown_placeholder():
         f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}': "
         "use model.<ref>.<field>, price, cost, multiplier or models_table"
     ]
+
+
+def test_it_requires_the_date_the_facts_were_checked_and_their_sources():
+    text = lesson_text(**{"facts_checked: 2026-11-26\n": ""})
+    text = text.split("sources:")[0] + "---" + text.split("---", 2)[2]
+    found = problems(text)
+    assert "lessons/99-tiny.md:2: missing required key 'facts_checked'" in found
+    assert "lessons/99-tiny.md:2: missing required key 'sources'" in found
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "facts_checked: 2026-11-26",
+            "facts_checked: last week",
+            "facts_checked must be a date (YYYY-MM-DD)",
+        ),
+        (
+            "facts_checked: 2026-11-26",
+            "facts_checked: 2999-01-01",
+            "facts_checked is in the future",
+        ),
+        (
+            "url: https://platform.claude.com/docs/en/api/messages",
+            "url: https://example.com/blog",
+            "source 1: url must be an official page under https://platform.claude.com/",
+        ),
+        ("  - title: Messages API\n", "  - title: ''\n", "source 1: title must be non-empty text"),
+    ],
+)
+def test_it_checks_the_facts_checked_date_and_the_sources(old, new, message):
+    text = lesson_text(**{old: new})
+    line = line_of(text, new.strip().splitlines()[0])
+    assert f"lessons/99-tiny.md:{line}: {message}" in problems(text)
+
+
+def test_it_keeps_the_date_and_sources_on_the_lesson():
+    lesson = parse_lesson(lesson_text(), PATH)
+    assert f"{lesson.facts_checked:%Y-%m-%d}" == "2026-11-26"
+    assert [(s.title, s.url) for s in lesson.sources] == [
+        ("Messages API", "https://platform.claude.com/docs/en/api/messages")
+    ]

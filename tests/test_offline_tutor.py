@@ -34,7 +34,7 @@ def anchors(reply: str) -> list[str]:
 def test_it_finds_the_section_about_prompt_caching_minimums():
     reply = answer(real_lesson(), "What is the minimum length for prompt caching?")
     assert headings(reply)[0] == "Minimum cacheable length"
-    assert "from 512 tokens on the newest models" in reply
+    assert "512 tokens on\nClaude Haiku 5.5, for example" in reply
     assert "[Read “Minimum cacheable length” in the lesson](#minimum-cacheable-length)" in reply
 
 

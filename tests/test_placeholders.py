@@ -192,3 +192,39 @@ def test_money_keeps_cents_and_any_finer_digits():
         "$1,250.00",
     ]
     assert [tokens(v) for v in (1_000_000, 128_000, 4096)] == ["1M", "128K", "4,096"]
+
+
+def test_check_lessons_refuses_model_ids_and_prices_typed_out(lessons_dir):
+    body = (
+        "Try claude-haiku-5-5 first.\n\n"
+        '```python\nMODEL = "claude-opus-5-5"\n```\n\n'
+        "The snapshot claude-sonnet-4-5-20250929 costs $3.00 per million, or $0.30 cached."
+    )
+    line = body_line()
+    assert problems_for(lessons_dir, body) == [
+        f"{line}: literal model ID 'claude-haiku-5-5': write {{{{ model.default.id }}}} "
+        "so it follows lessons/models.yaml",
+        f"{line + 3}: literal model ID 'claude-opus-5-5': write "
+        "{{ model.claude-opus-5-5.id }} so it follows lessons/models.yaml",
+        f"{line + 6}: literal model ID 'claude-sonnet-4-5-20250929': write "
+        "{{ model.claude-sonnet-4-5.snapshot }} so it follows lessons/models.yaml",
+        f"{line + 6}: literal price '$3.00': print it with {{{{ price <model> <field> }}}} "
+        "or {{ cost <model> <field> <tokens> }}",
+        f"{line + 6}: literal price '$0.30': print it with {{{{ price <model> <field> }}}} "
+        "or {{ cost <model> <field> <tokens> }}",
+    ]
+
+
+def test_check_lessons_refuses_a_model_id_in_a_quiz_question(lessons_dir):
+    write(lessons_dir / "01-a.md", lesson_text(**{"Which is tiny?": "Is claude-haiku-4-5 tiny?"}))
+    (problem,) = load_catalogue().problems
+    assert problem.message.startswith("literal model ID 'claude-haiku-4-5'")
+
+
+def test_placeholders_may_name_a_model_and_ids_not_in_the_file_are_left_alone(lessons_dir):
+    lesson = only_lesson(
+        lessons_dir,
+        "{{ price claude-opus-5-5 input }} on {{ model.claude-opus-5-5.name }}; "
+        "claude-haiku-3-5 never existed; `$ANTHROPIC_API_KEY` is not a price.",
+    )
+    assert "$4.00 on Claude Opus 5.5; claude-haiku-3-5 never existed" in lesson.source

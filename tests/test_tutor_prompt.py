@@ -10,7 +10,8 @@ from django.core.management import call_command
 from course.lessons import load_catalogue
 from tests.conftest import lesson_text, write
 from tests.tutor_client import ask, connect, learner, until
-from tutor.prompts import prompt_report, system_blocks
+from tutor.instructor import lesson_report
+from tutor.prompts import system_blocks
 
 FINAL = 'hx-swap-oob="outerHTML"'
 
@@ -91,25 +92,28 @@ def test_the_mode_is_part_of_the_cached_prefix(lessons_dir):
     assert "Mode: explain" in system_blocks(lesson)[0]["text"]
 
 
+@pytest.mark.django_db
 def test_check_lessons_reports_the_tutor_prompt_size_and_cacheability(capsys):
     call_command("check_lessons")
     out = capsys.readouterr().out
-    assert "tutor: socratic mode, system prompt ≈" in out
-    assert "tutor: cacheable: above Claude Haiku 5.5's minimum of 512 tokens" in out
+    assert "tutor: socratic mode, cached prompt " in out
+    assert "tokens (estimate: no API key set)" in out
+    assert "tutor: cacheable with claude-haiku-5-5: above Claude Haiku 5.5's minimum of 512" in out
 
 
+@pytest.mark.django_db
 def test_a_short_lesson_is_reported_as_not_cacheable(lessons_dir, settings, caplog):
     settings.TUTOR_MODEL = "claude-haiku-4-5"  # minimum 4,096 tokens
     write(lessons_dir / "01-a.md", lesson_text())
-    lines = prompt_report(load_catalogue().lessons[0])
+    lines = lesson_report(load_catalogue().lessons[0])
     assert lines[1].startswith(
-        "tutor: NOT cacheable: below Claude Haiku 4.5's minimum of 4,096 tokens"
+        "tutor: NOT cacheable with claude-haiku-4-5: below Claude Haiku 4.5's minimum of 4,096"
     )
     assert "below Claude Haiku 4.5's minimum" in caplog.text
 
 
 def test_a_switched_off_tutor_is_reported(lessons_dir):
     write(lessons_dir / "01-a.md", lesson_text(**{"tutor:\n": "tutor:\n  enabled: false\n"}))
-    assert prompt_report(load_catalogue().lessons[0]) == [
+    assert lesson_report(load_catalogue().lessons[0]) == [
         "tutor: switched off for this lesson (tutor.enabled: false)"
     ]

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from asgiref.sync import async_to_sync
+from django.db import DatabaseError
 
 from course.lessons import Lesson
 from course.models_data import ModelInfo, model_data
@@ -186,3 +187,55 @@ def overview(lessons: tuple[Lesson, ...]) -> dict:
             }
         )
     return {"rows": rows, "model_id": model_id, "model": model}
+
+
+def _per_model(tokens: int) -> str:
+    """Which usable models could cache a prefix of `tokens` (one count stands in for all)."""
+    verdicts: dict[bool | None, list[str]] = {True: [], False: [], None: []}
+    for model in model_data().models:
+        if model.usable:
+            verdicts[cache_verdict(tokens, model)[0]].append(model.id)
+    if verdicts[False]:
+        parts = [f"too short to cache on {', '.join(verdicts[False])}"]
+    else:
+        parts = [f"cacheable on all {len(verdicts[True])} models with a published minimum"]
+    if verdicts[None]:
+        parts.append(f"unknown for {', '.join(verdicts[None])} (no published minimum)")
+    return "; ".join(parts)
+
+
+def _change_line(lesson: Lesson) -> str:
+    try:
+        change = prompt_change(lesson.slug, system_blocks(lesson))
+    except DatabaseError:
+        return "prompt history unknown: the database is not set up (run migrate)"
+    if change.last_used is None:
+        return "no conversation has used this tutor yet"
+    when = f"{change.last_used:%Y-%m-%d %H:%M} UTC"
+    if change.changed:
+        return (
+            f"prompt CHANGED since the last conversation ({when}): the next question writes "
+            "a new cache entry"
+        )
+    return f"prompt unchanged since the last conversation ({when})"
+
+
+def lesson_report(lesson: Lesson) -> list[str]:
+    """Lines for `check_lessons`: what this lesson does to the tutor's cached prompt."""
+    if not lesson.tutor.enabled:
+        return ["tutor: switched off for this lesson (tutor.enabled: false)"]
+    model_id = config.model_id()
+    count = token_count(lesson, model_id)
+    how = (
+        f"counted by the API for {model_id}" if count.counted else f"estimate: {count.why_estimate}"
+    )
+    cacheable, why = cache_verdict(count.tokens, model_data().get(model_id))
+    mark = {True: "cacheable", False: "NOT cacheable", None: "cacheability unknown"}[cacheable]
+    if cacheable is False:
+        logger.warning("lesson %s: tutor prompt %s", lesson.slug, why)
+    return [
+        f"tutor: {lesson.tutor.mode} mode, cached prompt {count.tokens:,} tokens ({how})",
+        f"tutor: {mark} with {model_id}: {why}",
+        f"tutor: {_per_model(count.tokens)}",
+        f"tutor: {_change_line(lesson)}",
+    ]

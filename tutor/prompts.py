@@ -7,14 +7,10 @@ that every learner of a lesson shares (https://platform.claude.com/docs/en/build
 from __future__ import annotations
 
 import json
-import logging
 import math
 
 from course.lessons import Lesson
-from course.models_data import ModelInfo, model_data
-from tutor import config
-
-logger = logging.getLogger(__name__)
+from course.models_data import ModelInfo
 
 PERSONA = """\
 You are the tutor for one lesson of "Learn the Claude API", a hands-on course for developers on \
@@ -97,20 +93,3 @@ def cache_verdict(tokens: int, model: ModelInfo | None) -> tuple[bool | None, st
         f"below {model.name}'s minimum of {model.min_cache_tokens:,} tokens: "
         "it will be sent uncached on every turn"
     )
-
-
-def prompt_report(lesson: Lesson) -> list[str]:
-    """Lines for `check_lessons`: what this lesson does to the tutor's cached prompt."""
-    if not lesson.tutor.enabled:
-        return ["tutor: switched off for this lesson (tutor.enabled: false)"]
-    model_id = config.model_id()
-    tokens = prompt_tokens(lesson)
-    cacheable, why = cache_verdict(tokens, model_data().get(model_id))
-    lines = [
-        f"tutor: {lesson.tutor.mode} mode, system prompt ≈ {tokens:,} tokens (estimate), {model_id}"
-    ]
-    mark = {True: "cacheable", False: "NOT cacheable", None: "cacheability unknown"}[cacheable]
-    lines.append(f"tutor: {mark}: {why}")
-    if cacheable is False:
-        logger.warning("lesson %s: tutor prompt %s", lesson.slug, why)
-    return lines

@@ -61,3 +61,17 @@ def test_the_quiz_works_without_javascript(browser, base_url: str):
     expect(page).to_have_url(re.compile("/lessons/streaming-and-errors/#question-2$"))
     expect(page.locator("#question-2 .feedback")).to_contain_text("Correct.")
     context.close()
+
+
+def test_a_learner_sees_when_the_facts_were_checked_and_can_fetch_the_handbook(page: Page):
+    page.goto("/lessons/system-prompts-and-caching/")
+    facts = page.locator(".facts-checked")
+    expect(facts).to_be_visible()
+    expect(facts).to_contain_text("Facts checked on 26 November 2026")
+    link = facts.get_by_role("link", name="Prompt caching")
+    expect(link).to_have_attribute(
+        "href", "https://platform.claude.com/docs/en/build-with-claude/prompt-caching"
+    )
+    with page.expect_download() as download:
+        page.get_by_role("link", name="ledgerly_handbook.md").first.click()
+    assert download.value.suggested_filename == "ledgerly_handbook.md"

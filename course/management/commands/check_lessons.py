@@ -1,21 +1,40 @@
 from __future__ import annotations
 
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
 
 from course.lessons import load_catalogue
 from course.models_data import ModelDataError, model_data
+from course.placeholders import NO_MODEL_DATA
 
 
 class Command(BaseCommand):
     help = "Check every lesson: front matter, slugs, quiz answers, headings, links, tutor prompt."
+    # This command reports the same problems as the system check, once, with more detail.
+    requires_system_checks: list[str] = []
 
     def handle(self, *args, **options) -> None:
-        catalogue = load_catalogue()
+        # The catalogue logs each problem for the running site; here we print them instead.
+        catalogue_log = logging.getLogger("course.lessons")
+        catalogue_log.disabled = True
         try:
-            data = model_data()
+            self.check()
+        finally:
+            catalogue_log.disabled = False
+
+    def check(self) -> None:
+        try:
+            data, data_error = model_data(), None
         except (ModelDataError, OSError) as error:
-            raise CommandError(f"the model data file is broken: {error}") from None
-        for problem in catalogue.problems:
+            data, data_error = None, str(error)
+        catalogue = load_catalogue()
+        problems = list(catalogue.problems)
+        if data_error:
+            # One broken data file would otherwise be reported again by every lesson using it.
+            self.stderr.write(self.style.ERROR(f"the model data file is broken: {data_error}"))
+            problems = [p for p in problems if not p.message.startswith(NO_MODEL_DATA)]
+        for problem in problems:
             self.stderr.write(self.style.ERROR(str(problem)))
         broken = {problem.path for problem in catalogue.problems}
         for lesson in catalogue.lessons:
@@ -24,21 +43,27 @@ class Command(BaseCommand):
             words = len(lesson.source.split())
             self.stdout.write(
                 f"{self.style.SUCCESS('ok')}  {lesson.path.name}: lesson {lesson.order}, "
-                f"/lessons/{lesson.slug}/, {words:,} words, {len(lesson.quiz)} quiz questions"
+                f"/lessons/{lesson.slug}/, {words:,} words, {len(lesson.quiz)} quiz questions, "
+                f"{sum(1 for e in lesson.examples if e.kind)} runnable examples, "
+                f"facts checked {lesson.facts_checked:%Y-%m-%d}"
             )
-            for line in self.tutor_report(lesson):
-                self.stdout.write(f"    {line}")
-        self.stdout.write(
-            f"Model data verified {data.verified:%Y-%m-%d}; tutor default {data.tutor_default}."
-        )
-        if catalogue.problems:
-            raise CommandError(f"{len(catalogue.problems)} problem(s) in the lessons; see above.")
+            if data is not None:
+                for line in self.tutor_report(lesson):
+                    self.stdout.write(f"    {line}")
+        if data is not None:
+            self.stdout.write(
+                f"Model data verified {data.verified:%Y-%m-%d}; course model "
+                f"{data.course_default}; tutor default {data.tutor_default}."
+            )
+        count = len(problems) + bool(data_error)
+        if count:
+            raise CommandError(f"{count} problem(s) in the lessons; see above.")
         self.stdout.write(self.style.SUCCESS(f"All {len(catalogue.lessons)} lessons are fine."))
 
     def tutor_report(self, lesson) -> list[str]:
         """What the lesson does to the tutor's cached prompt (filled in by the tutor app)."""
         try:
-            from tutor.prompts import prompt_report
+            from tutor.instructor import lesson_report
         except ImportError:
             return []
-        return prompt_report(lesson)
+        return lesson_report(lesson)
