@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-unit test-e2e lint format check-lessons bench
+.PHONY: install run test test-unit test-e2e lint format check-lessons bench bench-nginx
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -36,6 +36,15 @@ format: install
 check-lessons: install
 	$(UV) run --no-sync python manage.py check_lessons
 
-bench: install  ## The tutor relay benchmark (see docs/performance.md); a few minutes
+# Bursts of 1, 50 and 200 simultaneous questions, then 200 learners asking at Poisson times.
+bench: install  ## The tutor relay benchmark on one daphne process (see docs/performance.md)
 	$(UV) run --no-sync python -m bench.run --learners 1,50,200 --ttft-ms 300 --rate 50 --tokens 150 \
+		--open-loop 200 --mean-interval 40 --open-loop-seconds 120 --max-seconds 900 \
 		--out bench/results/latest.json
+
+# The deployed shape: nginx (Debian's package) in front of two daphnes, PostgreSQL and Redis.
+bench-nginx: install  ## The same benchmark through nginx, 400 learners across two processes
+	$(UV) run --no-sync python -m bench.run --topology nginx --processes 2 --learners 1,100,400 \
+		--ttft-ms 300 --rate 50 --tokens 150 \
+		--open-loop 400 --mean-interval 40 --open-loop-seconds 120 --max-seconds 1200 \
+		--out bench/results/nginx.json

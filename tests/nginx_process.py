@@ -140,6 +140,7 @@ class Nginx:
     http: int
     https: int
     directory: Path
+    pid: int
 
     @property
     def access_log(self) -> Path:
@@ -189,7 +190,7 @@ def nginx(
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     try:
         _wait_for_port(https, process, stderr)
-        yield Nginx(http=http, https=https, directory=directory)
+        yield Nginx(http=http, https=https, directory=directory, pid=process.pid)
     finally:
         process.terminate()
         try:

@@ -16,14 +16,13 @@ import time
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 import redis
 import websockets
 
 from tests.fake_anthropic import Reply
 from tests.nginx_process import HOST, daphne_flags, ensure_nginx, nginx
-from tests.site_process import ROOT, daphnes, prepare, site_env
+from tests.site_process import ROOT, daphnes, drop_postgres, fresh_postgres, prepare, site_env
 from tests.tutor_client import shown_text
 
 POSTGRES = os.environ.get(
@@ -61,19 +60,6 @@ SKIP = why_not()
 pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 
-def fresh_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url: str) -> None:
-    base, name = url.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 class Browser:
     """HTTPS through nginx as a browser at https://course.example.com sees it: one cookie jar."""
 
@@ -105,7 +91,7 @@ class Browser:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory, fake_anthropic_server):
     tmp = tmp_path_factory.mktemp("topology")
-    fresh_database(POSTGRES)
+    fresh_postgres(POSTGRES)
     redis.Redis.from_url(REDIS).flushdb()
     env = site_env(
         tmp,
@@ -128,7 +114,7 @@ def topology(tmp_path_factory, fake_anthropic_server):
                 tls = ssl.create_default_context(cafile=tmp / "nginx" / "cert.pem")
                 yield proxy, Browser(proxy.https, tls), tls
     finally:
-        drop_database(POSTGRES)
+        drop_postgres(POSTGRES)
 
 
 def served_by(proxy, method: str, path_prefix: str, after: int = 0, timeout: float = 10) -> str:
