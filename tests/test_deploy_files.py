@@ -51,3 +51,24 @@ def test_the_environment_template_is_production_ready_for_the_settings(tmp_path)
 def test_nginx_serves_static_files_from_the_templates_static_root():
     site = (ROOT / "deploy" / "nginx" / "course.conf").read_text()
     assert f"alias {example_env()['STATIC_ROOT']}/;" in site
+
+
+def channel_layer_prefix(database_url: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", "from course import settings; print(settings.CHANNEL_LAYERS"
+         "['default']['CONFIG']['prefix'])"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "REDIS_URL": "redis://127.0.0.1:6379/0",
+             "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_two_sites_on_one_redis_keep_their_channel_layers_apart():
+    course = channel_layer_prefix("postgres://course@db:5432/course")
+    staging = channel_layer_prefix("postgres://course@db:5432/course_staging")
+    assert course != staging
+    assert course == channel_layer_prefix("postgres://other-user@db:5432/course")

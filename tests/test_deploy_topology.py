@@ -17,7 +17,6 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
 import pytest
-import redis
 import websockets
 
 from tests.fake_anthropic import Reply
@@ -25,9 +24,19 @@ from tests.nginx_process import HOST, daphne_flags, ensure_nginx, nginx
 from tests.site_process import ROOT, daphnes, drop_postgres, fresh_postgres, prepare, site_env
 from tests.tutor_client import shown_text
 
-POSTGRES = os.environ.get(
-    "TOPOLOGY_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/course_topology_test"
-)
+
+def topology_database() -> str:
+    """A database of its own, named after the suite's PostgreSQL one when there is one, so
+    parallel runs with their own DATABASE_URL never share it."""
+    if url := os.environ.get("TOPOLOGY_DATABASE_URL"):
+        return url
+    suite = os.environ.get("DATABASE_URL", "")
+    if suite.startswith("postgres"):
+        return suite.split("?")[0] + "_topology"
+    return "postgres://postgres@127.0.0.1:5432/course_topology_test"
+
+
+POSTGRES = topology_database()
 REDIS = os.environ.get("TOPOLOGY_REDIS_URL", "redis://127.0.0.1:6379/12")
 FINAL = 'hx-swap-oob="outerHTML"'
 PASSWORD = "a long pass phrase for nginx"
@@ -92,7 +101,6 @@ class Browser:
 def topology(tmp_path_factory, fake_anthropic_server):
     tmp = tmp_path_factory.mktemp("topology")
     fresh_postgres(POSTGRES)
-    redis.Redis.from_url(REDIS).flushdb()
     env = site_env(
         tmp,
         DATABASE_URL=POSTGRES,
