@@ -20,6 +20,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -208,6 +209,9 @@ def environment(args: argparse.Namespace, pinned: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = options(argv)
+    # Hundreds of sockets to the site plus as many SDK streams: lift the soft file limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     args.model = "claude-bench"  # the fake answers any model name; the site sends its own
     nginx = args.topology == "nginx"
     pin = not args.no_pin and procs.cores() >= 2 and not nginx

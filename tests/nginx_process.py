@@ -119,6 +119,7 @@ def main_conf(directory: Path, workers: int | str = 1) -> str:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     return f"""{user}worker_processes {workers};
+worker_rlimit_nofile 16384;
 pid {directory / "nginx.pid"};
 error_log {directory / "error.log"} warn;
 events {{ worker_connections 8192; }}
