@@ -4,7 +4,8 @@ UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons verify-lessons bench
+.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons verify-lessons bench \
+	bench-nginx
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -29,14 +30,15 @@ test: install test-deps test-unit test-e2e  ## Every test: unit, consumer and br
 
 # The browser tests drive Debian's chromium; the multi-process test starts its own redis-server
 # when none runs on 127.0.0.1:6379; the lesson example runner runs the curl examples (one builds
-# its body with jq). As root all are installed when missing; otherwise the browser tests need
-# chromium and say how to get it.
+# its body with jq); the deployment test runs the shipped nginx site. As root all are installed
+# when missing; otherwise the browser tests need chromium and say how to get it.
 test-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing=" chromium"; \
 	for tool in redis-server curl jq; do \
 		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
 	done; \
+	[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing="$$missing nginx"; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing$$missing for the tests (apt-get)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -71,6 +73,16 @@ check-lessons: install
 verify-lessons: install
 	$(UV) run --no-sync python manage.py verify_lessons
 
-bench: install  ## The tutor relay benchmark (see docs/performance.md); a few minutes
+
+# Bursts of 1, 50 and 200 simultaneous questions, then 200 learners asking at Poisson times.
+bench: install  ## The tutor relay benchmark on one daphne process (see docs/performance.md)
 	$(UV) run --no-sync python -m bench.run --learners 1,50,200 --ttft-ms 300 --rate 50 --tokens 150 \
+		--open-loop 200 --mean-interval 40 --open-loop-seconds 120 --max-seconds 900 \
 		--out bench/results/latest.json
+
+# The deployed shape: nginx (Debian's package) in front of two daphnes, PostgreSQL and Redis.
+bench-nginx: install  ## The same benchmark through nginx, 400 learners across two processes
+	$(UV) run --no-sync python -m bench.run --topology nginx --processes 2 --learners 1,100,400 \
+		--ttft-ms 300 --rate 50 --tokens 150 \
+		--open-loop 400 --mean-interval 40 --open-loop-seconds 120 --max-seconds 1200 \
+		--out bench/results/nginx.json

@@ -68,8 +68,11 @@ class Stream:
 class Learner:
     """One browser tab: a signed-in socket on one lesson's tutor."""
 
-    def __init__(self, name: str, cookie: str, url: str, origin: str) -> None:
+    def __init__(
+        self, name: str, cookie: str, url: str, origin: str, options: dict | None = None
+    ) -> None:
         self.name, self.cookie, self.url, self.origin = name, cookie, url, origin
+        self.options = options or {}  # through nginx: the TLS context and loopback address
         self.ws: ClientConnection | None = None
         self.handshake_ms: float | None = None
         self.error = ""
@@ -85,6 +88,7 @@ class Learner:
                 ping_interval=None,  # daphne pings the client; our pings would only add noise
                 close_timeout=2,
                 max_size=2**22,
+                **self.options,
             )
             first = await asyncio.wait_for(self.ws.recv(), timeout)  # the buttons' state
             self.handshake_ms = (time.monotonic_ns() - started) / 1e6

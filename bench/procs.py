@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,21 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
             continue  # the thread ended between listdir and open
         out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return out
+
+
+def family(pid: int) -> list[int]:
+    """A process and its direct children (nginx's master and its workers)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if ppid == pid:
+                children.append(int(entry))
+    return [pid, *children]
 
 
 def core_busy_seconds() -> dict[int, float]:
@@ -176,12 +192,17 @@ def prepare_database(env: dict, groups: dict[str, int]) -> dict[str, str]:
 
 
 def start_daphne(
-    env: dict, port: int, core: int | None, log: Path, profile: Path | None = None
+    env: dict,
+    port: int,
+    core: int | None,
+    log: Path,
+    profile: Path | None = None,
+    flags: Sequence[str] = (),
 ) -> subprocess.Popen:
     command = [PYTHON, "-m", "daphne"]
     if profile is not None:  # the same daphne CLI, inside bench.sampler
         command = [PYTHON, "-m", "bench.sampler", str(profile), "--"]
-    command += ["-b", "127.0.0.1", "-p", str(port), "course.asgi:application"]
+    command += ["-b", "127.0.0.1", "-p", str(port), *flags, "course.asgi:application"]
     process = subprocess.Popen(
         pinned(command, core), cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
     )

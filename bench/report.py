@@ -24,6 +24,7 @@ def render(results: dict) -> str:
         f"{w['rounds']} rounds; coalesce "
         f"{results.get('site_env', {}).get('TUTOR_COALESCE_MS', '30')} ms; "
         f"pinned: {results['pinned']}; profiled: {results.get('profiled')}; "
+        f"{_topology(results)}; "
         f"site env overrides: {results.get('site_env_overrides') or 'none'}",
         "",
         "Latency, ms (p50 / p99 over every stream of every round; added = site TTFT - median "
@@ -75,8 +76,7 @@ def render(results: dict) -> str:
                     _f(s["agg_upstream_tps"], 0),
                     _f(s["cpu_util"]["daphne"] * 100, 0),
                     _f(s["cpu_util"]["daphne_loop"] * 100, 0),
-                    f"{_f(s['other_load'].get('core0', 0) * 100, 0)}"
-                    f" / {_f(s['other_load'].get('core1', 0) * 100, 0)}",
+                    _other(s["other_load"]),
                     _f(s["generator_loop_lag_ms"]["p99"]),
                     _f(d["core1_util"] * 100, 0),
                 ]
@@ -90,12 +90,61 @@ def render(results: dict) -> str:
         head += ["errors site/direct", "missing/dup", "DB not complete"]
         out += [_table(head, throughput), "", "Per round"]
         head = ["N", "round", "site TTFT", "direct TTFT", "relayed tok/s", "upstream tok/s"]
-        head += ["daphne %", "its loop thread %", "other load c0/c1 %", "gen lag p99"]
+        head += ["daphne %", "its loop thread %", "other load c0/c1 (all) %", "gen lag p99"]
         head += ["direct: core1 %"]
         out += [_table(head, per_round)]
-    for step in results["steps"]:
+    out += _open_loop(results.get("open_loop"))
+    for step in results["steps"] + ([results["open_loop"]] if "open_loop" in results else []):
         for phase in ("site", "direct"):
             errors = (step.get(phase) or {}).get("errors") or []
             errors += ((step.get(phase) or {}).get("connect") or {}).get("errors") or []
-            out += [f"N={step['learners']} {phase} error: {e}" for e in errors[:5]]
+            label = f"N={step['learners']}" if step in results["steps"] else "open loop"
+            out += [f"{label} {phase} error: {e}" for e in errors[:5]]
     return "\n".join(out)
+
+
+def _topology(results: dict) -> str:
+    shape = results.get("topology") or {"kind": "single", "processes": 1}
+    if shape["kind"] == "nginx":
+        return f"nginx in front of {shape['processes']} daphne processes (PostgreSQL, Redis)"
+    return "one daphne process"
+
+
+def _other(load: dict) -> str:
+    if "all" in load:  # unpinned (nginx topology): one figure for the machine
+        return f"({_f(load['all'] * 100, 0)})"
+    return f"{_f(load.get('core0', 0) * 100, 0)} / {_f(load.get('core1', 0) * 100, 0)}"
+
+
+def _open_loop(result: dict | None) -> list[str]:
+    if not result:
+        return []
+    if "skipped" in result or "site" not in result or "direct" not in result:
+        return ["", f"Open loop: {result.get('skipped', 'not run')}"]
+    site, base = result["site"], result["direct"]
+    db = result.get("db_status", {})
+    head = ["learners", "every (s)", "arrivals", "in flight p50/max", "site TTFT", "direct TTFT"]
+    head += ["added TTFT", "per-token relay", "fidelity p50/min", "CPU ms/turn", "other load %"]
+    head += ["errors site/direct", "missing/dup", "DB not complete"]
+    in_flight = site["in_flight_at_arrival"]
+    row = [
+        str(result["learners"]),
+        _f(result["mean_interval_s"], 0),
+        f"{site['arrivals']} ({site['no_idle_learner']} no idle)",
+        f"{_f(in_flight['p50'], 0)} / {_f(in_flight['max'], 0)}",
+        _pair(site["ttft_ms"]),
+        _pair(base["ttft_ms"]),
+        _pair(result["added_ttft_ms"]),
+        _pair(site["relay_ms"]),
+        f"{_f(site['fidelity']['p50'], 3)} / {_f(site['fidelity']['min'], 3)}",
+        _f(site.get("daphne_cpu_ms_per_turn"), 1),
+        _other(site["other_load"]),
+        f"{site['error_count']}+{result['connect']['error_count']} / {base['error_count']}",
+        f"{site['missing_tokens']}/{site['duplicate_tokens']}",
+        str(sum(v for k, v in db.items() if k != "complete")),
+    ]
+    title = (
+        f"Open loop: Poisson arrivals for {result['duration_s']:g} s "
+        f"({result['offered_per_s']:.1f} questions/s offered), the same schedule direct"
+    )
+    return ["", title, _table(head, [row])]

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers before the host check, the HTTPS redirect and the session (course/health.py).
+    "course.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -142,7 +144,12 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout by default, which breaks the layer's
             # blocking receive on any socket idle that long (django/channels_redis#422).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+            # Prefixed with the database's name: two sites (or parallel test runs) sharing one
+            # Redis never see each other's groups, while a site's processes share theirs.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                "prefix": f"asgi:{DATABASES['default']['NAME']}",
+            },
         }
     }
 else:

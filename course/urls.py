@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from course import views
 
+# /healthz is answered by course.health.health_check_middleware, ahead of every other middleware.
 urlpatterns = [
     path("", views.home, name="home"),
     path("lessons/files/<str:name>", views.lesson_file_download, name="lesson_file"),

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,14 +39,42 @@ def site_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def prepare(env: dict[str, str]) -> None:
-    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
+    """Migrate and collect static files (at the same time: they touch different things)."""
+    collect = subprocess.Popen(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
         subprocess.run(
-            [sys.executable, "manage.py", *command],
+            [sys.executable, "manage.py", "migrate", "--noinput"],
             cwd=ROOT,
             env=env,
             check=True,
             stdout=subprocess.DEVNULL,
         )
+    finally:
+        if collect.wait() != 0:
+            raise subprocess.CalledProcessError(collect.returncode, collect.args)
+
+
+def fresh_postgres(url: str) -> None:
+    """Drop and create the PostgreSQL database `url` names (the test or bench owns it)."""
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_postgres(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -69,35 +97,44 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> 
 
 
 @contextlib.contextmanager
+def daphnes(
+    env: dict[str, str],
+    count: int,
+    flags: Sequence[str] = tuple(DAPHNE_OPTIONS),
+    ready_path: str = "/",
+) -> Iterator[list[str]]:
+    """`count` daphne processes serving the site, started together; yields their base URLs."""
+    ports = [free_port() for _ in range(count)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *flags]
+            + ["course.asgi:application"],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes, strict=True):
+            _wait_until_up(url + ready_path, process)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
 def daphne(env: dict[str, str]) -> Iterator[str]:
     """One daphne process serving the site; yields its base URL and stops it afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            *DAPHNE_OPTIONS,
-            "course.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url + "/", process)
+    with daphnes(env, 1) as (url,):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps; don't wait on it
-            process.kill()
-            process.wait()
 
 
 def _redis_answers(port: int) -> bool:
