@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -26,13 +27,16 @@ def fake():
         yield server
 
 
-def client(fake) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="sk-test", base_url=fake.url, max_retries=0)
+@pytest.fixture
+def client(fake) -> Iterator[anthropic.Anthropic]:
+    # Closed after each test: a client left to the garbage collector leaks its sockets.
+    with anthropic.Anthropic(api_key="sk-test", base_url=fake.url, max_retries=0) as api:
+        yield api
 
 
-def test_a_stop_sequence_ends_the_reply_before_it_and_is_reported(fake):
+def test_a_stop_sequence_ends_the_reply_before_it_and_is_reported(fake, client):
     fake.default = Reply(text="A poem about tea.\n###\nAn explanation.")
-    message = client(fake).messages.create(
+    message = client.messages.create(
         model="m",
         max_tokens=100,
         stop_sequences=["###"],
@@ -42,9 +46,9 @@ def test_a_stop_sequence_ends_the_reply_before_it_and_is_reported(fake):
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "###")
 
 
-def test_a_streamed_stop_sequence_is_reported_on_message_delta(fake):
+def test_a_streamed_stop_sequence_is_reported_on_message_delta(fake, client):
     fake.default = Reply(text="one two ### three")
-    with client(fake).messages.stream(
+    with client.messages.stream(
         model="m",
         max_tokens=100,
         stop_sequences=["###"],
@@ -55,7 +59,7 @@ def test_a_streamed_stop_sequence_is_reported_on_message_delta(fake):
     assert message.stop_sequence == "###"
 
 
-def test_structured_outputs_get_json_that_fits_the_schema(fake):
+def test_structured_outputs_get_json_that_fits_the_schema(fake, client):
     schema = {
         "type": "object",
         "properties": {
@@ -64,7 +68,7 @@ def test_structured_outputs_get_json_that_fits_the_schema(fake):
             "tags": {"type": "array", "items": {"type": "string"}},
         },
     }
-    message = client(fake).messages.create(
+    message = client.messages.create(
         model="m",
         max_tokens=100,
         output_config={"format": {"type": "json_schema", "schema": schema}},
@@ -73,8 +77,8 @@ def test_structured_outputs_get_json_that_fits_the_schema(fake):
     assert json.loads(message.content[0].text) == {"label": "bug", "score": 0, "tags": ["example"]}
 
 
-def test_it_lists_and_describes_the_models_it_was_given(fake):
-    api = client(fake)
+def test_it_lists_and_describes_the_models_it_was_given(fake, client):
+    api = client
     assert [model.id for model in api.models.list()] == ["claude-haiku-5-5"]
     assert api.models.retrieve("claude-haiku-5-5").lifecycle == "active"
     with pytest.raises(anthropic.NotFoundError):
