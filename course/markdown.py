@@ -12,6 +12,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from course.markdown_blocks import blocks_plugin
+
 # nowrap: markdown-it keeps a highlighter's output as-is only when it starts with "<pre", so a
 # wrapped Pygments block would end up nested inside another <pre><code>.
 _FORMATTER = HtmlFormatter(nowrap=True)
@@ -30,7 +32,8 @@ def markdown() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
     md.enable("table").enable("strikethrough")
-    return md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
+    md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
+    return md.use(blocks_plugin)
 
 
 def render(source: str) -> str:
@@ -43,9 +46,12 @@ _REPLY_ATTRIBUTES = {
     "a": {"href", "title"},
     "span": {"class"},
     "code": {"class"},
-    "pre": {"class"},
+    "pre": {"class", "tabindex"},
+    # Only our renderer writes these (raw HTML is off): scrollable, labelled tables.
+    "div": {"class", "tabindex", "role", "aria-label"},
+    "table": {"class"},
     "th": {"style"},
-    "td": {"style"},
+    "td": {"style", "data-label"},
 }
 
 
