@@ -27,13 +27,23 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return highlight(code, lexer, _FORMATTER)
 
 
-@cache
-def markdown() -> MarkdownIt:
+def _commonmark() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
-    md.enable("table").enable("strikethrough")
-    md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
-    return md.use(blocks_plugin)
+    return md.enable("table").enable("strikethrough").use(blocks_plugin)
+
+
+@cache
+def markdown() -> MarkdownIt:
+    return _commonmark().use(
+        anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#"
+    )
+
+
+@cache
+def _reply_markdown() -> MarkdownIt:
+    # No heading anchors in replies: the sanitizer drops their ids, leaving "#" links to nowhere.
+    return _commonmark()
 
 
 def render(source: str) -> str:
@@ -60,7 +70,7 @@ def render_untrusted(source: str) -> str:
 
     Images are dropped so that a reply cannot make the browser fetch an outside URL.
     """
-    html = markdown().render(source)
+    html = _reply_markdown().render(source)
     return nh3.clean(
         html,
         tags=_REPLY_TAGS,

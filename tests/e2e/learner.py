@@ -44,3 +44,11 @@ def ask(page: Page, question: str) -> None:
 
 def streaming_reply(page: Page) -> Locator:
     return tutor_log(page).locator("article.msg-assistant.status-streaming")
+
+
+def open_tutor(page: Page) -> None:
+    """Below 1280 px the tutor is a drawer: open it with the floating button."""
+    button = page.get_by_role("button", name=re.compile("^Ask the tutor"))
+    if button.is_visible():
+        button.click()
+        expect(page.get_by_role("dialog", name="Lesson tutor")).to_be_visible()

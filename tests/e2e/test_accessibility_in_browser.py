@@ -9,7 +9,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.e2e.learner import TIMEOUT, ask, sign_up, streaming_reply
+from tests.e2e.learner import TIMEOUT, ask, open_tutor, sign_up, streaming_reply
 from tests.fake_anthropic import FakeAnthropic, Reply
 
 WIDTHS = [390, 1280]
@@ -53,6 +53,7 @@ def test_the_tutor_mid_stream_has_no_serious_accessibility_problems(
     page.set_viewport_size({"width": width, "height": 900})
     page.emulate_media(color_scheme=scheme)
     sign_up(page)
+    open_tutor(page)
     tutor_api.enqueue(Reply(text="A **list**:\n\n- one\n- two\n\n" + "word " * 400, rate=40))
     ask(page, "What does max_tokens limit?")
     expect(streaming_reply(page)).to_contain_text("word", timeout=TIMEOUT)
