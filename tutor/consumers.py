@@ -10,6 +10,7 @@ from django.conf import settings
 from course.lessons import Lesson, catalogue
 from tutor import config, fragments, frames, generation, limits, startup
 from tutor.models import Busy, Conversation, Duplicate, Message
+from tutor.streaming import ReplyStream
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
     sent_upto = 0  # how much of that reply's text this socket has sent
     snapshot_pending = False
     conversation: Conversation | None = None
+    stream: ReplyStream | None = None  # renders that reply's Markdown as it arrives
 
     async def connect(self) -> None:
         await self.accept()  # then close with a 4xxx code: a refused handshake would retry forever
@@ -147,7 +149,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _follow(self, reply_id: int, text: str) -> None:
         self.following, self.sent_upto = reply_id, len(text)
-        await self.send(text_data=fragments.replace_text(reply_id, text))
+        self.stream = ReplyStream(reply_id)
+        await self.send(text_data=self.stream.snapshot(text))
 
     # Group events: every socket showing this conversation gets them.
 
@@ -163,6 +166,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
         await self.send(text_data=html + fragments.appended(*rows))
         self.following, self.sent_upto = event["reply_id"], 0
+        self.stream = ReplyStream(event["reply_id"])
 
     async def tutor_delta(self, event: dict) -> None:
         if event["message_id"] != self.following:
@@ -178,7 +182,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.snapshot_pending = True
                 await generation.request_snapshot(self.conversation, self.channel_name)
             return
-        await self.send(text_data=fragments.delta(self.following, text[self.sent_upto - start :]))
+        await self.send(text_data=self.stream.feed(text[self.sent_upto - start :]))
         self.sent_upto = end
 
     async def tutor_snapshot(self, event: dict) -> None:

@@ -143,7 +143,7 @@ def test_stop_ends_a_reply(page: Page, tutor_api: FakeAnthropic):
     tutor_api.enqueue(Reply(tokens=400, rate=20))
     ask(page, "Tell me everything about stop reasons")
     expect(streaming_text(page)).to_contain_text("w0003", timeout=TIMEOUT)
-    expect(page.get_by_text("Writing…")).to_be_visible()
+    expect(log(page).get_by_text("Writing…")).to_be_visible()
     shot(page.locator("#tutor"), "tutor-mid-stream.png")
 
     page.get_by_role("button", name="Stop", exact=True).click()
