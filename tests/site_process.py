@@ -63,7 +63,20 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> 
 @contextlib.contextmanager
 def daphne(env: dict[str, str]) -> Iterator[str]:
     """One daphne process serving the site; yields its base URL and stops it afterwards."""
-    port = free_port()
+    process, url = start_daphne(env, free_port())
+    try:
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps; don't wait on it
+            process.kill()
+            process.wait()
+
+
+def start_daphne(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
+    """Start daphne on `port` and wait until it answers (a test may kill and restart it)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -81,11 +94,8 @@ def daphne(env: dict[str, str]) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url + "/", process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # daphne waits for open sockets' apps; don't wait on it
-            process.kill()
-            process.wait()
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    return process, url

@@ -51,6 +51,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if reply is not None:
             await self._follow(reply.pk, reply.text)
             await generation.request_snapshot(self.conversation, self.channel_name)
+        else:
+            # After a reconnect the page may still show a reply that ended, or died with the
+            # server, while the socket was down: show it as it really is, without a reload.
+            last = await database_sync_to_async(self.conversation.last_reply)()
+            if last is not None:
+                await self.send(text_data=fragments.resync(last))
         await self.send(text_data=fragments.actions(streaming=reply is not None))
 
     async def disconnect(self, code: int) -> None:
@@ -65,6 +71,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             frame = frames.parse(text_data, bytes_data)
         except frames.BadFrame as error:
             await self.send(text_data=fragments.notice(str(error)))
+            return
+        if await self._signed_out(frame.text):
             return
         if frame.action == "stop":
             await generation.stop(self.conversation)
@@ -143,6 +151,16 @@ class TutorConsumer(AsyncWebsocketConsumer):
             },
         )
         generation.start(self.conversation, reply, self.lesson)
+
+    async def _signed_out(self, typed: str) -> bool:
+        """A tab whose session ended elsewhere (logged out in another tab) stops asking."""
+        session = self.scope["session"]
+        if await database_sync_to_async(session.exists)(session.session_key):
+            return False
+        # The question goes back in the box: it is not lost, and can be sent after logging in.
+        await self._refuse("You were logged out. Log in again to ask the tutor.", typed)
+        await self.close(code=UNAUTHENTICATED)
+        return True
 
     async def _refuse(self, reason: str, typed: str) -> None:
         await self.send(text_data=fragments.notice(reason) + fragments.restore_input(typed))

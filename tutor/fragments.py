@@ -18,6 +18,17 @@ def message(message: Message, oob: str = "true") -> str:
     return html + status(message) if message.is_assistant else html
 
 
+def resync(reply: Message) -> str:
+    """A reply as it really is, for a page that reconnected and may still show it streaming.
+
+    tutor-connection.js applies it only over a reply shown as streaming: a finished reply on the
+    page (and any feedback being typed under it) is left alone.
+    """
+    return render_to_string(
+        "tutor/_message.html", {"message": reply, "oob": "outerHTML", "resync": True}
+    )
+
+
 def status(reply: Message) -> str:
     """What a screen reader hears about a reply: once when it starts, once when it ends."""
     return render_to_string("tutor/_status.html", {"message": reply})
