@@ -109,3 +109,83 @@
     if (location.hash === "#tutor") open();
   });
 })();
+
+// Chat affordances: a character counter, jump to latest, copy a reply, focus back to the box,
+// and a confirmation before starting a new conversation.
+(function () {
+  "use strict";
+
+  function input() { return document.getElementById("tutor-input"); }
+  function focusInput() { var el = input(); if (el) el.focus({ preventScroll: true }); }
+
+  // Shown from 80% of the limit; past it Send is refused by the server with the draft kept.
+  function count() {
+    var el = input(), out = document.getElementById("tutor-count");
+    if (!el || !out) return;
+    var max = parseInt(el.dataset.max, 10) || 4000, used = el.value.length;
+    out.hidden = used < max * 0.8;
+    out.classList.toggle("is-over", used > max);
+    out.textContent = used > max
+      ? (used - max).toLocaleString() + " characters over the " + max.toLocaleString() + " limit: shorten it to send"
+      : used.toLocaleString() + " / " + max.toLocaleString() + " characters";
+  }
+  document.addEventListener("input", function (event) { if (event.target.id === "tutor-input") count(); });
+  document.addEventListener("htmx:wsAfterSend", count);
+  document.addEventListener("htmx:wsAfterMessage", count);
+
+  // "Jump to latest" while a reply streams below what the learner is reading.
+  function log() { return document.getElementById("tutor-log"); }
+  function pill() { return document.querySelector(".tutor-latest"); }
+  function updatePill() {
+    var el = log(), button = pill();
+    if (!el || !button) return;
+    var below = el.scrollHeight - el.scrollTop - el.clientHeight > 48;
+    button.hidden = !(below && el.querySelector(".status-streaming"));
+  }
+  document.addEventListener("scroll", function (event) { if (event.target === log()) updatePill(); }, true);
+  document.addEventListener("htmx:wsAfterMessage", updatePill);
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest ? event.target : event.target.parentElement;
+    if (!target) return;
+    if (target.closest(".tutor-latest")) {
+      log().scrollTop = log().scrollHeight;
+      updatePill();
+    } else if (target.closest(".reply-copy")) {
+      var button = target.closest(".reply-copy");
+      var body = button.closest("article").querySelector(".msg-body");
+      var done = function (label) {
+        button.textContent = label;
+        setTimeout(function () { button.textContent = "Copy reply"; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(body.innerText).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
+      } else {
+        var range = document.createRange();
+        range.selectNodeContents(body);
+        window.getSelection().removeAllRanges();
+        window.getSelection().addRange(range);
+        done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+      }
+    } else if (target.closest("#tutor-actions [hx-vals*='stop']")) {
+      focusInput(); // Stop is disabled once the reply ends: keep the learner in the box
+    }
+  });
+
+  // After the "what went wrong" form is sent, back to asking.
+  // (After htmx settles: it puts focus back where it was once the swap is done.)
+  var refocus = false;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    refocus = Boolean(event.detail.elt.closest && event.detail.elt.closest(".feedback-reason"));
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (refocus) { refocus = false; focusInput(); }
+  });
+
+  document.addEventListener("submit", function (event) {
+    if (!event.target.classList.contains("tutor-new-form")) return;
+    if (!window.confirm("Start a new conversation? This one leaves the panel and the tutor forgets it.")) {
+      event.preventDefault();
+    }
+  });
+})();
