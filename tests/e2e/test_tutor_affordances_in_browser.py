@@ -48,6 +48,12 @@ def test_jump_to_latest_copy_and_focus_after_stop(
     first.get_by_label("It was wrong").check()
     first.get_by_role("button", name="Send feedback").click()
     expect(box(page)).to_be_focused()  # back to asking
+    # Changed to helpful: the browser tests share one site, and the admin review test counts
+    # last week's thumbs down.
+    first.get_by_role("button", name="Helpful", exact=True).click()
+    expect(first.get_by_role("button", name="Helpful", exact=True)).to_have_attribute(
+        "aria-pressed", "true"
+    )
 
     tutor_api.enqueue(Reply(tokens=600, rate=30))
     ask(page, "Tell me everything")
