@@ -18,12 +18,12 @@ import anthropic
 import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 
-# The site's frames (tutor/fragments.py): text deltas, a snapshot when a socket fell behind,
-# notices (refusals, errors), and the finished reply, which replaces the whole article.
-DELTA = re.compile(r'<span id="msg-\d+-text" hx-swap-oob="beforeend">(.*?)</span>', re.S)
-SNAPSHOT = re.compile(
-    r'<div id="msg-\d+-text" class="msg-body msg-plain" hx-swap-oob="true">(.*?)</div>', re.S
-)
+from bench.frames import ShownReply
+
+# The site's frames: the streaming reply's Markdown blocks (tutor/streaming.py, read with
+# bench.frames.ShownReply), notices (refusals, errors), and the finished reply, which replaces
+# the whole article.
+SNAPSHOT_ID = re.compile(r'id="msg-\d+-text"[^>]*hx-swap-oob="true"')
 NOTICE = re.compile(r'class="tutor-notice is-visible"[^>]*>(.*?)</div>', re.S)
 FINAL = re.compile(
     r'<article id="msg-\d+" class="msg msg-assistant status-(\w+)"[^>]*hx-swap-oob="outerHTML"'
@@ -114,6 +114,7 @@ class Learner:
 
     async def _receive(self, stream: Stream) -> None:
         assert self.ws is not None
+        shown = ShownReply()
         while True:
             frame = str(await self.ws.recv())
             now = time.monotonic_ns()
@@ -121,14 +122,13 @@ class Learner:
             if notice := NOTICE.search(frame):
                 stream.error = f"notice: {html.unescape(notice.group(1))}"
                 return
-            if snapshot := SNAPSHOT.search(frame):
-                # The socket missed a delta and was re-sent the whole text: keep only what is new.
-                stream.snapshots += 1
-                stream.add(now, html.unescape(snapshot.group(1))[len(stream.text) :])
-            stream.add(now, html.unescape("".join(DELTA.findall(frame))))
             if final := FINAL.search(frame):
                 stream.end_ns, stream.status = now, final.group(1)
                 return
+            # A snapshot re-sends everything so far (the socket missed a delta): keep what is new.
+            stream.snapshots += bool(SNAPSHOT_ID.search(frame))
+            shown.feed(frame)
+            stream.add(now, shown.text[len(stream.text) :])
 
     async def close(self) -> None:
         if self.ws is not None:

@@ -12,6 +12,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
+from course.markdown_blocks import blocks_plugin
+
 # nowrap: markdown-it keeps a highlighter's output as-is only when it starts with "<pre", so a
 # wrapped Pygments block would end up nested inside another <pre><code>.
 _FORMATTER = HtmlFormatter(nowrap=True)
@@ -25,12 +27,23 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return highlight(code, lexer, _FORMATTER)
 
 
-@cache
-def markdown() -> MarkdownIt:
+def _commonmark() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
-    md.enable("table").enable("strikethrough")
-    return md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
+    return md.enable("table").enable("strikethrough").use(blocks_plugin)
+
+
+@cache
+def markdown() -> MarkdownIt:
+    return _commonmark().use(
+        anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#"
+    )
+
+
+@cache
+def _reply_markdown() -> MarkdownIt:
+    # No heading anchors in replies: the sanitizer drops their ids, leaving "#" links to nowhere.
+    return _commonmark()
 
 
 def render(source: str) -> str:
@@ -43,9 +56,12 @@ _REPLY_ATTRIBUTES = {
     "a": {"href", "title"},
     "span": {"class"},
     "code": {"class"},
-    "pre": {"class"},
+    "pre": {"class", "tabindex"},
+    # Only our renderer writes these (raw HTML is off): scrollable, labelled tables.
+    "div": {"class", "tabindex", "role", "aria-label"},
+    "table": {"class"},
     "th": {"style"},
-    "td": {"style"},
+    "td": {"style", "data-label"},
 }
 
 
@@ -54,7 +70,7 @@ def render_untrusted(source: str) -> str:
 
     Images are dropped so that a reply cannot make the browser fetch an outside URL.
     """
-    html = markdown().render(source)
+    html = _reply_markdown().render(source)
     return nh3.clean(
         html,
         tags=_REPLY_TAGS,

@@ -134,7 +134,9 @@ def model_data() -> ModelData:
 
 
 def _money(value: Decimal) -> str:
-    return f"${value.normalize():f}" if value >= 1 else f"${value:f}".rstrip("0").rstrip(".")
+    """Dollars with cents ($5.00, $0.30), and more places only when the price has them ($0.125)."""
+    cents = value.quantize(Decimal("0.01"))
+    return f"${cents:f}" if cents == value else f"${value.normalize():f}"
 
 
 def _tokens(value: int) -> str:

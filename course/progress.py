@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
 from course.models import LessonCompletion, QuizAnswer
+
+if TYPE_CHECKING:
+    from course.lessons import Lesson
 
 SESSION_KEY = "progress"
 
@@ -123,3 +127,13 @@ def carry_over(session: SessionBase, user: AbstractBaseUser) -> None:
             if key not in existing.get(slug, {}):
                 account.record_answer(slug, key, answer.choice, answer.correct)
     anonymous.clear()
+
+
+def quiz_tally(lesson: Lesson, answers: dict[str, Answer]) -> dict[str, int]:
+    """How much of a lesson's knowledge check is answered, counting only its current questions."""
+    current = [answers[q.key] for q in lesson.quiz if q.key in answers]
+    return {
+        "answered": len(current),
+        "right": sum(a.correct for a in current),
+        "total": len(lesson.quiz),
+    }

@@ -13,7 +13,7 @@ from django_htmx.middleware import HtmxDetails
 
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
-from course.progress import progress_for
+from course.progress import progress_for, quiz_tally
 from tutor.panel import panel_context
 
 
@@ -54,7 +54,14 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         for lesson in lessons
     ]
     done = sum(card["complete"] for card in cards)
-    return render(request, "course/home.html", {"cards": cards, "done": done, "total": len(cards)})
+    started = done or any(card["answered"] for card in cards)
+    # Where "Start"/"Continue" leads: the first lesson not yet complete.
+    resume = next((card["lesson"] for card in cards if not card["complete"]), None)
+    return render(
+        request,
+        "course/home.html",
+        {"cards": cards, "done": done, "total": len(cards), "started": started, "resume": resume},
+    )
 
 
 def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) -> dict:
@@ -70,6 +77,7 @@ def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) ->
         "next": following,
         "complete": lesson.slug in progress.completed(),
         "questions": [{"question": q, "answer": answers.get(q.key)} for q in lesson.quiz],
+        "quiz": quiz_tally(lesson, answers),
         "tutor": panel_context(request, lesson),
     }
 
@@ -104,8 +112,10 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
     progress_for(request).record_answer(slug, question.key, choice, question.is_right(choice))
     if not request.htmx:
         return redirect(f"{reverse('lesson', args=[slug])}#question-{number}")
-    item = {"question": question, "answer": progress_for(request).answers(slug)[question.key]}
-    return render(request, "course/lesson.html#question", {"lesson": lesson, "item": item})
+    answers = progress_for(request).answers(slug)
+    item = {"question": question, "answer": answers[question.key]}
+    context = {"lesson": lesson, "item": item, "quiz": quiz_tally(lesson, answers)}
+    return render(request, "course/lesson.html#question", context)
 
 
 @require_POST

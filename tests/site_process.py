@@ -170,3 +170,21 @@ def redis_server() -> Iterator[str | None]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def start_daphne(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
+    """Start daphne on `port` and wait until it answers (a test may kill and restart it)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_OPTIONS]
+        + ["course.asgi:application"],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url + "/", process)
+    except RuntimeError:
+        process.kill()
+        process.wait()
+        raise
+    return process, url

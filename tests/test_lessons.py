@@ -20,8 +20,16 @@ def test_it_renders_tables_code_and_anchors(lessons_dir):
     )
     write(lessons_dir / "01-tiny.md", lesson_text().split("## First section")[0] + body)
     (lesson,) = load_catalogue().lessons
-    assert "<table>" in lesson.html and "<td><code>model</code></td>" in lesson.html
-    assert '<pre><code class="language-python"><span class="nb">print</span>' in lesson.html
+    # A labelled, focusable scroller around the table; each cell names its column for phones.
+    assert (
+        '<div class="table-scroll" tabindex="0" role="region" aria-label="Table: A table"><table>'
+        in lesson.html
+    )
+    assert '<td data-label="Param"><code>model</code></td>' in lesson.html
+    assert (
+        '<pre tabindex="0"><code class="language-python"><span class="nb">print</span>'
+        in lesson.html
+    )
     assert '<h2 id="a-table">' in lesson.html and '<h3 id="deeper">' in lesson.html
     assert [(h.level, h.anchor) for h in lesson.toc] == [
         (2, "a-table"),

@@ -75,7 +75,8 @@ def test_the_queue_lists_conversations_with_their_figures(client, staff):
     conversation("ada", rating="down", status="failed", error_type="overloaded_error")
     html = client.get(LIST).content.decode()
     assert "ada" in html and "messages-api" in html
-    assert "1,150 (1,000 / 0)" in html  # total tokens (cache read / write)
+    # total tokens (cache read / write)
+    assert '1,150 <span class="quiet">(1,000 / 0)</span>' in html
     # 100 × $0.10 + 1000 × $0.01 + 50 × $0.50 per million tokens
     assert "$0.0000" in html
     assert "failed" in html and "0 up · 1 down" in html and "New" in html
@@ -273,3 +274,55 @@ def test_staff_without_permission_is_refused(client):
         response = client.get(path)
         assert response.status_code == 403
         assert b"My private question" not in response.content
+
+
+def test_the_queue_names_lessons_by_their_titles(client, staff):
+    conversation("ada", lesson="models-tokens-and-sampling")
+    html = client.get(LIST).content.decode()
+    assert "3. Models, tokens and sampling" in html
+    assert ">models-tokens-and-sampling<" not in html
+
+
+def test_csv_export_carries_the_feedback_comment_and_reviewer_note(client, staff):
+    conv = conversation("ada", rating="down")
+    Feedback.objects.filter(message__conversation=conv).update(comment="It just told me")
+    Conversation.objects.filter(pk=conv.pk).update(reviewer_note="Prompt gives answers away")
+    response = client.post(LIST, {"action": "export_csv", "_selected_action": [conv.pk]})
+    question, reply = csv.DictReader(io.StringIO(response.content.decode()))
+    assert reply["feedback_comment"] == "It just told me"
+    assert question["feedback_comment"] == ""
+    assert {question["reviewer_note"], reply["reviewer_note"]} == {"Prompt gives answers away"}
+
+
+def test_feedback_rows_name_the_learner_and_lesson_and_link_to_the_transcript(client, staff):
+    conv = conversation("ada", lesson="streaming-and-errors", rating="down")
+    reply = conv.messages.get(role="assistant")
+    html = client.get("/admin/tutor/feedback/").content.decode()
+    assert "ada" in html and "4. Streaming and error handling" in html
+    assert f'href="{LIST}{conv.pk}/change/#turn-{reply.pk}"' in html
+    transcript = client.get(f"{LIST}{conv.pk}/change/").content.decode()
+    assert f'id="turn-{reply.pk}"' in transcript
+
+
+def test_the_summary_lists_lessons_in_course_order_with_thousands_separators(client, staff):
+    conversation("ada", lesson="streaming-and-errors")
+    big = conversation("grace", lesson="messages-api")
+    big.messages.filter(role="assistant").update(input_tokens=1_234_567)
+    html = client.get(f"{LIST}summary/").content.decode()
+    assert html.index("The Messages API") < html.index("Streaming and error handling")
+    assert "1,235,567 / 50" in html  # input + cache reads, then output
+
+
+def test_a_transcript_links_to_the_next_conversation_waiting_for_review(client, staff):
+    newest = conversation("ada")
+    older = conversation("grace", days_ago=1)
+    reviewed = conversation("linus", days_ago=2)
+    Conversation.objects.filter(pk=reviewed.pk).update(review_state="reviewed")
+    html = client.get(f"{LIST}{newest.pk}/change/").content.decode()
+    assert f'href="{LIST}{older.pk}/change/">Next in queue: grace' in html
+    # The last one waiting wraps round to the newest.
+    html = client.get(f"{LIST}{older.pk}/change/").content.decode()
+    assert f'href="{LIST}{newest.pk}/change/">Next in queue: ada' in html
+    Conversation.objects.filter(pk=newest.pk).update(review_state="reviewed")
+    html = client.get(f"{LIST}{older.pk}/change/").content.decode()
+    assert "No other conversation is waiting for review." in html

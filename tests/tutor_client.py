@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from bench.frames import ShownReply
 from course.asgi import application
 from tests.conftest import make_user
 
@@ -61,29 +62,11 @@ def final_reply(frames: list[str]) -> str:
     return next(f for f in reversed(frames) if 'hx-swap-oob="outerHTML"' in f)
 
 
-def streamed_text(frames: list[str]) -> str:
-    import html
-
-    pieces = re.findall(
-        r'<span id="msg-\d+-text" hx-swap-oob="beforeend">(.*?)</span>', "".join(frames), re.S
-    )
-    return html.unescape("".join(pieces))
-
-
 def shown_text(frames: list[str]) -> str:
-    """What the browser shows of a streaming reply: a snapshot replaces the text, a delta appends."""
-    import html
-
-    shown = ""
-    pattern = re.compile(
-        r'<div id="msg-\d+-text" class="msg-body msg-plain" hx-swap-oob="true">(.*?)</div>'
-        r'|<span id="msg-\d+-text" hx-swap-oob="beforeend">(.*?)</span>',
-        re.S,
-    )
+    """The streaming reply's text as the browser shows it, whitespace collapsed."""
+    shown = ShownReply()
     for frame in frames:
-        for snapshot, delta in pattern.findall(frame):
-            if delta:
-                shown += html.unescape(delta)
-            else:
-                shown = html.unescape(snapshot)
-    return shown
+        if 'hx-swap-oob="outerHTML"' in frame:
+            break  # the finished reply replaces the stream
+        shown.feed(frame)
+    return shown.text

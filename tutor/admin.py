@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from course.lessons import catalogue
@@ -75,18 +75,18 @@ admin.site.site_title = "Course admin"
 class ConversationAdmin(admin.ModelAdmin):
     """The transcript review queue: read-only transcripts, editable review fields."""
 
+    # Eleven columns fit at 1440 px: short headings, the lesson's title, one date.
     list_display = [
         "learner",
         "lesson",
-        "created_at",
-        "updated_at",
+        "activity",
         "turns_shown",
         "tokens_shown",
         "cost_shown",
         "worst_status",
         "feedback_shown",
-        "review_state",
-        "flagged",
+        "review_shown",
+        "flagged_shown",
     ]
     list_display_links = ["learner"]
     list_filter = [
@@ -127,7 +127,21 @@ class ConversationAdmin(admin.ModelAdmin):
 
     @admin.display(description="lesson", ordering="lesson_slug")
     def lesson(self, conversation: Conversation) -> str:
-        return conversation.lesson_slug
+        return lesson_title(conversation.lesson_slug)
+
+    @admin.display(description="last activity", ordering="updated_at")
+    def activity(self, conversation: Conversation) -> str:
+        when = timezone.localtime(conversation.updated_at)
+        same_year = when.year == timezone.localdate().year
+        return formats.date_format(when, "j M, H:i" if same_year else "j M Y, H:i")
+
+    @admin.display(description="review", ordering="review_state")
+    def review_shown(self, conversation: Conversation) -> str:
+        return conversation.get_review_state_display()
+
+    @admin.display(description="flag", boolean=True, ordering="flagged")
+    def flagged_shown(self, conversation: Conversation) -> bool:
+        return conversation.flagged
 
     @admin.display(description="turns", ordering="turns")
     def turns_shown(self, conversation: Conversation) -> int:
@@ -141,13 +155,18 @@ class ConversationAdmin(admin.ModelAdmin):
             + conversation.cache_write_total
             + conversation.cache_read_total
         )
-        return f"{total:,} ({conversation.cache_read_total:,} / {conversation.cache_write_total:,})"
+        return format_html(
+            '{} <span class="quiet">({} / {})</span>',
+            f"{total:,}",
+            f"{conversation.cache_read_total:,}",
+            f"{conversation.cache_write_total:,}",
+        )
 
     @admin.display(description="cost", ordering="cost")
     def cost_shown(self, conversation: Conversation) -> str:
         return f"${conversation.cost:.4f}"
 
-    @admin.display(description="worst status", ordering="worst_rank")
+    @admin.display(description="worst", ordering="worst_rank")
     def worst_status(self, conversation: Conversation) -> str:
         return review.RANK_STATUS.get(conversation.worst_rank, "complete")
 
@@ -178,6 +197,7 @@ class ConversationAdmin(admin.ModelAdmin):
                 for m in replies
             ]
             context["lesson"] = catalogue().get(conversation.lesson_slug)
+            context["next_in_queue"] = review.next_in_queue(conversation)
         return super().change_view(request, object_id, form_url, context)
 
     @admin.action(description="Mark selected conversations as reviewed")
@@ -214,10 +234,9 @@ class ConversationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         today = timezone.localdate()
         start, end, error = _period_from(request.GET, today)
-        titles = {lesson.slug: lesson.title for lesson in catalogue().lessons}
         rows = review.lesson_summary(start, end) if not error else []
         for row in rows:
-            row["title"] = titles.get(row["lesson"], row["lesson"])
+            row["title"] = lesson_title(row["lesson"])
         context = {
             **self.admin_site.each_context(request),
             "title": "Tutor summary by lesson",
@@ -267,10 +286,17 @@ def _download(content: str, content_type: str, extension: str) -> HttpResponse:
     return response
 
 
+def lesson_title(slug: str) -> str:
+    """ "3. Models, tokens and sampling" for a slug; the slug itself for a lesson since removed."""
+    lesson = catalogue().get(slug)
+    return f"{lesson.order}. {lesson.title}" if lesson else slug
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
-    list_display = ["message", "rating", "reason", "comment", "created_at"]
+    list_display = ["rating", "reason", "comment", "learner", "lesson", "transcript", "created_at"]
     list_filter = ["rating", "reason", ("created_at", admin.DateFieldListFilter)]
+    list_select_related = ["message__conversation__user"]
     readonly_fields = ["message", "rating", "reason", "comment", "created_at", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -278,3 +304,16 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    @admin.display(description="learner", ordering="message__conversation__user__username")
+    def learner(self, feedback: Feedback) -> str:
+        return feedback.message.conversation.user.get_username()
+
+    @admin.display(description="lesson", ordering="message__conversation__lesson_slug")
+    def lesson(self, feedback: Feedback) -> str:
+        return lesson_title(feedback.message.conversation.lesson_slug)
+
+    @admin.display(description="reply")
+    def transcript(self, feedback: Feedback) -> str:
+        url = reverse("admin:tutor_conversation_change", args=[feedback.message.conversation_id])
+        return format_html('<a href="{}#turn-{}">Read in transcript</a>', url, feedback.message_id)

@@ -11,6 +11,7 @@ from course import allowance
 from course.lessons import Lesson, catalogue
 from tutor import config, fragments, frames, generation, startup, turns
 from tutor.models import Busy, Conversation, Duplicate, Message
+from tutor.streaming import ReplyStream
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
     sent_upto = 0  # how much of that reply's text this socket has sent
     snapshot_pending = False
     conversation: Conversation | None = None
+    stream: ReplyStream | None = None  # renders that reply's Markdown as it arrives
 
     async def connect(self) -> None:
         await self.accept()  # then close with a 4xxx code: a refused handshake would retry forever
@@ -50,6 +52,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if reply is not None:
             await self._follow(reply.pk, reply.text)
             await generation.request_snapshot(self.conversation, self.channel_name)
+        else:
+            # After a reconnect the page may still show a reply that ended, or died with the
+            # server, while the socket was down: show it as it really is, without a reload.
+            last = await database_sync_to_async(self.conversation.last_reply)()
+            if last is not None:
+                await self.send(text_data=fragments.resync(last))
         await self.send(text_data=fragments.actions(streaming=reply is not None))
 
     async def disconnect(self, code: int) -> None:
@@ -64,6 +72,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             frame = frames.parse(text_data, bytes_data)
         except frames.BadFrame as error:
             await self.send(text_data=fragments.notice(str(error)))
+            return
+        if await self._signed_out(frame.text):
             return
         try:
             if frame.action == "stop":
@@ -139,12 +149,23 @@ class TutorConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.conversation.group_name, event)
         generation.start(self.conversation, turn.reply, self.lesson, turn.charge)
 
+    async def _signed_out(self, typed: str) -> bool:
+        """A tab whose session ended elsewhere (logged out in another tab) stops asking."""
+        session = self.scope["session"]
+        if await database_sync_to_async(session.exists)(session.session_key):
+            return False
+        # The question goes back in the box: it is not lost, and can be sent after logging in.
+        await self._refuse("You were logged out. Log in again to ask the tutor.", typed)
+        await self.close(code=UNAUTHENTICATED)
+        return True
+
     async def _refuse(self, reason: str, typed: str) -> None:
         await self.send(text_data=fragments.notice(reason) + fragments.restore_input(typed))
 
     async def _follow(self, reply_id: int, text: str) -> None:
         self.following, self.sent_upto = reply_id, len(text)
-        await self.send(text_data=fragments.replace_text(reply_id, text))
+        self.stream = ReplyStream(reply_id)
+        await self.send(text_data=self.stream.snapshot(text))
 
     # Group events: every socket showing this conversation gets them.
 
@@ -160,6 +181,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
         await self.send(text_data=html + fragments.appended(*rows))
         self.following, self.sent_upto = event["reply_id"], 0
+        self.stream = ReplyStream(event["reply_id"])
 
     async def tutor_delta(self, event: dict) -> None:
         if event["message_id"] != self.following:
@@ -175,7 +197,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.snapshot_pending = True
                 await generation.request_snapshot(self.conversation, self.channel_name)
             return
-        await self.send(text_data=fragments.delta(self.following, text[self.sent_upto - start :]))
+        await self.send(text_data=self.stream.feed(text[self.sent_upto - start :]))
         self.sent_upto = end
 
     async def tutor_snapshot(self, event: dict) -> None:

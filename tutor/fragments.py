@@ -14,25 +14,31 @@ from tutor.models import Message
 
 def message(message: Message, oob: str = "true") -> str:
     # Rendering runs in the event loop, where a query raises: load `feedback` with the message.
-    return render_to_string("tutor/_message.html", {"message": message, "oob": oob})
+    html = render_to_string("tutor/_message.html", {"message": message, "oob": oob})
+    return html + status(message) if message.is_assistant else html
+
+
+def resync(reply: Message) -> str:
+    """A reply as it really is, for a page that reconnected and may still show it streaming.
+
+    tutor-connection.js applies it only over a reply shown as streaming: a finished reply on the
+    page (and any feedback being typed under it) is left alone.
+    """
+    return render_to_string(
+        "tutor/_message.html", {"message": reply, "oob": "outerHTML", "resync": True}
+    )
+
+
+def status(reply: Message) -> str:
+    """What a screen reader hears about a reply: once when it starts, once when it ends."""
+    return render_to_string("tutor/_status.html", {"message": reply})
 
 
 def appended(*messages: Message) -> str:
     """New messages at the end of the log."""
     inner = "".join(render_to_string("tutor/_message.html", {"message": m}) for m in messages)
-    return f'<div id="tutor-log" hx-swap-oob="beforeend">{inner}</div>'
-
-
-def delta(message_id: int, text: str) -> str:
-    # Model text is untrusted: escaped, it can neither run script nor swap another element.
-    return f'<span id="msg-{message_id}-text" hx-swap-oob="beforeend">{escape(text)}</span>'
-
-
-def replace_text(message_id: int, text: str) -> str:
-    return (
-        f'<div id="msg-{message_id}-text" class="msg-body msg-plain" hx-swap-oob="true">'
-        f"{escape(text)}</div>"
-    )
+    streaming = "".join(status(m) for m in messages if m.is_streaming)
+    return f'<div id="tutor-log" hx-swap-oob="beforeend">{inner}</div>{streaming}'
 
 
 def actions(streaming: bool) -> str:

@@ -114,6 +114,9 @@ class Conversation(models.Model):
             Conversation.objects.filter(pk=self.pk).update(archived=True)
             return Conversation.objects.create(user=self.user, lesson_slug=self.lesson_slug)
 
+    def last_reply(self) -> Message | None:
+        return self.messages.filter(role=Message.Role.ASSISTANT).select_related("feedback").last()
+
     def streaming_reply(self) -> Message | None:
         Message.objects.mark_stale_interrupted(conversation=self)
         return self.messages.filter(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -16,7 +18,12 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         return None
     context = {"online": config.online(), "ws_url": f"/ws/tutor/{lesson.slug}/"}
     if not request.user.is_authenticated:
-        return context
+        # A starter question survives signing up: it comes back in ?ask= and waits in the box.
+        links = [
+            {"text": text, "next": f"{request.path}?{urlencode({'ask': text})}#tutor"}
+            for text in lesson.tutor.starters
+        ]
+        return context | {"starter_links": links}
     conversation = Conversation.objects.current_for(request.user, lesson.slug)
     conversation.streaming_reply()  # marks replies whose writer died as interrupted
     messages = list(conversation.messages.select_related("feedback"))
@@ -28,5 +35,6 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         "starters": fragments.starter_buttons(lesson),
         "allowance": allowance.remaining(request.user),
         "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS,
+        "draft": request.GET.get("ask", "")[: settings.TUTOR_MAX_MESSAGE_CHARS],
         "retention_days": settings.TUTOR_RETENTION_DAYS,
     }

@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from course.lessons import catalogue
 from course.models_data import model_data
 from tutor.models import Conversation, Feedback, Message
 
@@ -190,6 +191,8 @@ CSV_COLUMNS = [
     "error_type",
     "feedback",
     "feedback_reason",
+    "feedback_comment",
+    "reviewer_note",
     "text",
 ]
 
@@ -230,6 +233,8 @@ def export_csv(conversations: QuerySet[Conversation]) -> str:
                 message.get("error_type", ""),
                 feedback.get("rating", ""),
                 feedback.get("reason", ""),
+                feedback.get("comment", ""),
+                record["reviewer_note"],
                 message["text"],
             ]
             writer.writerow([_cell(value) for value in row])
@@ -306,4 +311,15 @@ def lesson_summary(start: date, end: date) -> list[dict]:
                 "errors": row.get("errors", []),
             }
         )
-    return sorted(result, key=lambda row: row["lesson"])
+    order = {lesson.slug: lesson.order for lesson in catalogue().lessons}
+    # Lessons in course order; a lesson no longer in the catalogue goes last.
+    return sorted(result, key=lambda row: (order.get(row["lesson"], len(order) + 1), row["lesson"]))
+
+
+def next_in_queue(conversation: Conversation) -> Conversation | None:
+    """The unreviewed conversation after this one in the queue's order (newest activity first)."""
+    waiting = Conversation.objects.filter(review_state=Conversation.Review.NEW).exclude(
+        pk=conversation.pk
+    )
+    older = waiting.filter(updated_at__lte=conversation.updated_at).order_by("-updated_at", "-pk")
+    return older.first() or waiting.order_by("-updated_at", "-pk").first()

@@ -2,6 +2,9 @@
 (function () {
   "use strict";
 
+  // Styles that need JavaScript to work (the tutor drawer) key off this class.
+  document.documentElement.classList.add("js");
+
   function addCopyButton(pre) {
     if (pre.dataset.copyReady) return;
     pre.dataset.copyReady = "1";

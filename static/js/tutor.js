@@ -12,6 +12,8 @@
     var input = event.target;
     if (input.id !== "tutor-input" || event.key !== "Enter") return;
     if (event.shiftKey || event.isComposing || event.keyCode === 229) return;
+    // On touch keyboards Return is the only way to a new line: Send sends (see the hint).
+    if (window.matchMedia("(pointer: coarse)").matches) return;
     event.preventDefault();
     if (input.value.trim() && input.form) input.form.requestSubmit();
   });

@@ -143,7 +143,7 @@ def test_stop_ends_a_reply(page: Page, tutor_api: FakeAnthropic):
     tutor_api.enqueue(Reply(tokens=400, rate=20))
     ask(page, "Tell me everything about stop reasons")
     expect(streaming_text(page)).to_contain_text("w0003", timeout=TIMEOUT)
-    expect(page.get_by_text("Writing…")).to_be_visible()
+    expect(log(page).get_by_text("Writing…")).to_be_visible()
     shot(page.locator("#tutor"), "tutor-mid-stream.png")
 
     page.get_by_role("button", name="Stop", exact=True).click()
@@ -252,9 +252,9 @@ def test_the_api_call_panel_shows_the_request_usage_and_cost(
     expect(second).to_have_class(re.compile(r"\bstatus-complete\b"), timeout=TIMEOUT)
     assert message_calls(tutor_api) == 2
 
-    panel = second.locator("details.api-call")
-    panel.get_by_text("API call", exact=True).click()
-    expect(panel).to_have_attribute("open", "")
+    second.get_by_role("button", name="API call", exact=True).click()
+    panel = page.get_by_role("dialog", name="The API call behind this reply")
+    expect(panel).to_be_visible()
     expect(panel).to_contain_text("claude-haiku-5-5", timeout=TIMEOUT)
     expect(panel).to_contain_text("max_tokens")
     expect(panel).to_contain_text('"cache_control"')
@@ -265,8 +265,10 @@ def test_the_api_call_panel_shows_the_request_usage_and_cost(
     expect(snippet).to_contain_text("anthropic.Anthropic()")
     expect(snippet).not_to_contain_text(key)
     assert key not in page.content()
-    panel.scroll_into_view_if_needed()
-    shot(page.locator("#tutor"), "tutor-api-call-open.png")
+    shot(page, "tutor-api-call-open.png")
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()
+    expect(second.get_by_role("button", name="API call", exact=True)).to_be_focused()
 
 
 def test_starter_questions_ask_in_one_click(page: Page, tutor_api: FakeAnthropic):
@@ -321,8 +323,7 @@ def test_the_api_call_panel_code_has_copy_buttons(page: Page, tutor_api: FakeAnt
     ask(page, "What is a request id?")
     reply = replies(page).last
     expect(reply).to_have_class(re.compile(r"\bstatus-complete\b"), timeout=TIMEOUT)
-    reply.get_by_text("API call", exact=True).click()
-    expect(reply.locator("pre.api-snippet")).to_be_visible(timeout=TIMEOUT)
-    expect(
-        reply.locator(".api-call-body").get_by_role("button", name=re.compile("^Copy"))
-    ).to_have_count(2, timeout=1_000)
+    reply.get_by_role("button", name="API call", exact=True).click()
+    dialog = page.get_by_role("dialog", name="The API call behind this reply")
+    expect(dialog.locator("pre.api-snippet")).to_be_visible(timeout=TIMEOUT)
+    expect(dialog.get_by_role("button", name=re.compile("^Copy"))).to_have_count(2, timeout=1_000)

@@ -3,17 +3,17 @@ from __future__ import annotations
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from course.markdown import render_untrusted
 from tutor import feedback
 from tutor.models import Feedback, Message
+from tutor.streaming import render_reply
 
 register = template.Library()
 
 
 @register.filter
 def reply_html(text: str) -> SafeString:
-    """A finished reply: Markdown rendered with raw HTML off, then sanitized by nh3."""
-    return mark_safe(render_untrusted(text))  # noqa: S308
+    """A reply: Markdown rendered block by block with raw HTML off, each sanitized by nh3."""
+    return mark_safe(render_reply(text))  # noqa: S308
 
 
 @register.filter

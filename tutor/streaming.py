@@ -1,0 +1,90 @@
+"""A tutor reply as HTML while it streams, at a cost per delta that does not grow with the reply.
+
+The reply is cut into Markdown blocks at blank lines (never inside a code fence). A finished
+block is rendered and sanitized once and appended; only the open block, the one text is still
+arriving in, is rendered again on each delta and replaces itself. So headings, lists, tables and
+code appear formatted as they arrive, and the finished reply is the same blocks rendered the same
+way (`render_reply`): nothing reflows when it ends.
+"""
+
+from __future__ import annotations
+
+import re
+
+from course.markdown import render_untrusted
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+
+
+def cut_blocks(text: str) -> tuple[list[str], str]:
+    """Split `text` (which starts at a block boundary) into finished blocks and the open rest."""
+    blocks: list[str] = []
+    start = position = 0
+    fence = ""
+    for line in text.splitlines(keepends=True):
+        position += len(line)
+        if not line.endswith("\n"):
+            break  # a line still being written decides nothing yet
+        marker = _FENCE.match(line)
+        if fence:
+            if marker and _closes(marker.group(1), fence, line):
+                fence = ""
+        elif marker:
+            fence = marker.group(1)
+        elif not line.strip():
+            blocks.append(text[start:position])
+            start = position
+    return blocks, text[start:]
+
+
+def _closes(marker: str, fence: str, line: str) -> bool:
+    # CommonMark: the same character, at least as long, and nothing else on the line.
+    return marker[0] == fence[0] and len(marker) >= len(fence) and not line.strip().strip(marker[0])
+
+
+def _render(block: str) -> str:
+    # No newline after the block's last tag: the open block's text only ever grows at its end.
+    return render_untrusted(block).rstrip("\n") if block.strip() else ""
+
+
+def render_reply(text: str) -> str:
+    """A finished reply: exactly the blocks the stream showed, rendered the same way."""
+    blocks, rest = cut_blocks(text)
+    return "".join(_render(block) for block in [*blocks, rest])
+
+
+class ReplyStream:
+    """What one socket has shown of one streaming reply, and the frames that extend it."""
+
+    def __init__(self, message_id: int) -> None:
+        self.message_id = message_id
+        self.open = ""  # the open block's Markdown
+        self.rendered_chars = 0  # Markdown rendered by the last call: the cost of a delta
+
+    def _advance(self, text: str) -> tuple[str, str]:
+        finished, self.open = cut_blocks(self.open + text)
+        self.rendered_chars = sum(map(len, finished)) + len(self.open)
+        return "".join(map(_render, finished)), _render(self.open)
+
+    def feed(self, text: str) -> str:
+        done, open_html = self._advance(text)
+        frame = (
+            f'<div id="msg-{self.message_id}-done" hx-swap-oob="beforeend">{done}</div>'
+            if done
+            else ""
+        )
+        return frame + self._open_element(open_html, oob=True)
+
+    def snapshot(self, text: str) -> str:
+        """Everything so far, replacing what the socket showed (on joining or after a gap)."""
+        self.open = ""
+        done, open_html = self._advance(text)
+        return (
+            f'<div id="msg-{self.message_id}-text" class="msg-body prose" hx-swap-oob="true">'
+            f'<div id="msg-{self.message_id}-done" class="msg-flow">{done}</div>'
+            f"{self._open_element(open_html)}</div>"
+        )
+
+    def _open_element(self, html: str, oob: bool = False) -> str:
+        swap = ' hx-swap-oob="true"' if oob else ""
+        return f'<div id="msg-{self.message_id}-open" class="msg-flow"{swap}>{html}</div>'
