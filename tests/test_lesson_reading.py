@@ -81,8 +81,7 @@ def test_the_quiz_says_how_many_questions_are_answered(client):
 
 
 def test_a_learner_without_access_gets_the_styled_403_page(client):
-    make_user("ada")
-    client.login(username="ada", password="correct horse battery")
+    client.force_login(make_user("ada"))
     response = client.get("/instructor/lessons/")
     assert response.status_code == 403
     html = response.content.decode()

@@ -29,7 +29,7 @@ def sign_up(page: Page, lesson: str = "/lessons/messages-api/") -> str:
 
 
 def wait_for_socket(page: Page) -> None:
-    page.wait_for_function("window.__tutorOpen === true", timeout=TIMEOUT)
+    page.wait_for_function("() => window.__tutorOpen === true", timeout=TIMEOUT)
 
 
 def tutor_log(page: Page) -> Locator:
