@@ -1,4 +1,4 @@
-"""The only code that calls Claude: one streamed Messages API request per tutor reply.
+"""The only code that calls Claude (tutor and sandbox): the one seam for the SDK.
 
 Docs: https://platform.claude.com/docs/en/build-with-claude/streaming and
 https://platform.claude.com/docs/en/api/errors
