@@ -26,6 +26,7 @@ from course.lesson_format import (
     split_front_matter,
 )
 from course.models_data import ModelDataError, model_data, models_table_markdown
+from course.sandbox.exercises import Exercise, lesson_exercises
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class Lesson:
     html: str
     toc: tuple[Heading, ...]
     links: tuple[Link, ...] = field(repr=False)
+    exercises: tuple[Exercise, ...] = ()  # each one's slot is in `html` where its block stood
+
+    def exercise(self, exercise_id: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.id == exercise_id), None)
 
     @property
     def anchors(self) -> set[str]:
@@ -160,13 +165,16 @@ def parse_lesson(text: str, path: Path) -> Lesson:
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
-    tokens = md.parse(split.body)
+    tokens = first_tokens = md.parse(split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
     source, placeholder_problems = _expand_placeholders(split.body, path, split.body_line)
     problems += body_problems + placeholder_problems
     if problems:
         raise LessonInvalid(problems)
     tokens = md.parse(source)
+    exercises, exercise_problems = lesson_exercises(first_tokens, tokens, path, split.body_line)
+    if exercise_problems:
+        raise LessonInvalid(exercise_problems)
     toc = tuple(
         Heading(int(token.tag[1]), str(token.attrGet("id")), _inline_text(tokens[index + 1]))
         for index, token in enumerate(tokens)
@@ -201,9 +209,10 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         ),
         quiz=quiz,
         source=source.strip() + "\n",
-        html=md.renderer.render(tokens, md.options, {}),
+        html=md.renderer.render(tokens, md.options, {"exercise_slots": True}),
         toc=toc,
         links=tuple(links),
+        exercises=exercises,
     )
 
 

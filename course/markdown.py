@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import cache
+from html import escape
 
 import nh3
+import yaml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
 from pygments import highlight
@@ -25,11 +27,24 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return highlight(code, lexer, _FORMATTER)
 
 
+def _fence(self, tokens, idx, options, env) -> str:
+    """In a lesson, an ```exercise block becomes the slot the sandbox widget fills."""
+    token = tokens[idx]
+    if token.info.strip() != "exercise" or not env.get("exercise_slots"):
+        return self.fence(tokens, idx, options, env)
+    try:
+        ident = (yaml.safe_load(token.content) or {}).get("id", "")
+    except (yaml.YAMLError, AttributeError):
+        ident = ""
+    return f'<div class="exercise-slot" data-exercise="{escape(str(ident))}"></div>\n'
+
+
 @cache
 def markdown() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
     md.enable("table").enable("strikethrough")
+    md.add_render_rule("fence", _fence)
     return md.use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
 
 

@@ -49,6 +49,7 @@ class ModelData:
     source: str
     tutor_default: str
     models: tuple[ModelInfo, ...]
+    sandbox_models: tuple[str, ...] = ()  # the models learners may pick in the sandbox
 
     def get(self, model_id: str) -> ModelInfo | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -97,6 +98,7 @@ def parse_model_data(text: str, path: Path) -> ModelData:
         source=str(raw.get("source", "")),
         tutor_default=str(raw.get("tutor_default", "")),
         models=models,
+        sandbox_models=_sandbox_models(raw.get("sandbox_models"), models, path),
     )
     if not isinstance(data.verified, dt.date):
         raise ModelDataError(f"{path}: 'verified' must be a date (YYYY-MM-DD)")
@@ -106,6 +108,20 @@ def parse_model_data(text: str, path: Path) -> ModelData:
             f"{path}: tutor_default must name a model in the file that is not retired"
         )
     return data
+
+
+def _sandbox_models(raw: object, models: tuple[ModelInfo, ...], path: Path) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ModelDataError(f"{path}: sandbox_models must be a list of model IDs")
+    usable = {m.id for m in models if m.usable}
+    for item in raw:
+        if item not in usable:
+            raise ModelDataError(
+                f"{path}: sandbox_models: {item!r} is not a model in the file that is not retired"
+            )
+    return tuple(raw)
 
 
 _cache: FileCache[ModelData] = FileCache(parse_model_data)
