@@ -141,4 +141,5 @@ async def tutor_cleanup():
 @pytest.fixture(autouse=True)
 def fast_tutor(settings):
     settings.TUTOR_OFFLINE_DELAY_MS = 0
+    settings.SANDBOX_SIM_DELAY_MS = 0
     settings.TUTOR_COALESCE_MS = 5

@@ -34,6 +34,7 @@ LOOKBACK = 20
 TTL_SECONDS = {"5m": 300, "1h": 3600}
 DEFAULT_MIN_CACHE_TOKENS = 1024
 WORDS_PER_DELTA = 3
+MARKER_RE = re.compile(r"(?<!\S)([#*=~<>|-]{3,})(?!\S)")
 _ALPHABET = string.ascii_letters + string.digits
 
 OPENINGS = (
@@ -205,7 +206,16 @@ def reply_text(body: dict[str, Any]) -> str:
         )
     opening = OPENINGS[seed % len(OPENINGS)].format(topic=topic)
     listed = "\n".join(f"{n}. {point}" for n, point in enumerate(points, start=1))
-    return f"{opening}\n\n{listed}\n\n{CLOSINGS[seed % len(CLOSINGS)]}"
+    paragraphs = [opening, listed, *markers(body, question), CLOSINGS[seed % len(CLOSINGS)]]
+    return "\n\n".join(paragraphs)
+
+
+def markers(body: dict[str, Any], question: str) -> list[str]:
+    """Separators the prompt asks for (a symbol run such as ###, or a stop sequence it quotes),
+    written on their own line after the main answer, as a model following the prompt would."""
+    found = MARKER_RE.findall(question)
+    found += [s for s in body.get("stop_sequences") or [] if s.strip() and s in question]
+    return list(dict.fromkeys(found))
 
 
 def words(text: str) -> list[str]:
