@@ -57,17 +57,20 @@ class _Reader:
         self.problems: list[Problem] = []
 
     def line(self, *keys: str | int) -> int:
-        node = self.node
+        node, mark = self.node, self.node.start_mark if self.node is not None else None
         for key in keys:
             found = None
             if isinstance(node, yaml.MappingNode):
-                found = next((v for k, v in node.value if k.value == key), None)
+                pair = next(((k, v) for k, v in node.value if k.value == key), None)
+                if pair is not None:
+                    found, mark = pair[1], pair[0].start_mark  # the key's line, not its value's
             elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
                 found = node.value[key] if key < len(node.value) else None
+                mark = found.start_mark if found is not None else mark
             if found is None:
                 break
             node = found
-        return self.fence_line + 1 + (node.start_mark.line if node is not None else 0)
+        return self.fence_line + 1 + (mark.line if mark is not None else 0)
 
     def problem(self, message: str, *keys: str | int, offset: int = 0) -> None:
         self.problems.append(Problem(self.path, self.line(*keys) + offset, message))
