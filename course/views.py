@@ -11,6 +11,7 @@ from django_htmx.middleware import HtmxDetails
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue
 from course.progress import progress_for
+from course.sandbox import widgets
 from tutor.panel import panel_context
 
 
@@ -18,7 +19,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
+def lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
     lessons = catalogue()
     lesson = lessons.get(slug)
     if lesson is None:
@@ -32,12 +33,16 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     progress = progress_for(request)
     completed = progress.completed()
     answers = progress.all_answers()
+    passed = widgets.passed_exercises(request.user)
     cards = [
         {
             "lesson": lesson,
             "complete": lesson.slug in completed,
             "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
             "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
+            "exercises_passed": len(
+                passed.get(lesson.slug, set()) & {e.id for e in lesson.exercises}
+            ),
         }
         for lesson in lessons
     ]
@@ -45,14 +50,25 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "course/home.html", {"cards": cards, "done": done, "total": len(cards)})
 
 
-def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) -> dict:
+def lesson_context(
+    request: HttpRequest,
+    lessons: Catalogue,
+    lesson: Lesson,
+    *,
+    sandboxes: dict[str, widgets.SandboxState] | None = None,
+) -> dict:
+    """The lesson page; `sandboxes` holds what a sandbox form without JavaScript sent back."""
     progress = progress_for(request)
     answers = progress.answers(lesson.slug)
     previous, following = lessons.neighbours(lesson)
+    html, playground = widgets.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
     request.session.setdefault("visited", True)
     return {
         "lesson": lesson,
+        "lesson_html": html,
+        "playground": playground,
+        "exercises_passed": widgets.exercises_passed(request.user, lesson),
         "lessons": lessons.lessons,
         "previous": previous,
         "next": following,
@@ -64,13 +80,13 @@ def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) ->
 
 @require_GET
 def lesson_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    lessons, lesson = _lesson_or_404(slug)
-    return render(request, "course/lesson.html", _lesson_context(request, lessons, lesson))
+    lessons, lesson = lesson_or_404(slug)
+    return render(request, "course/lesson.html", lesson_context(request, lessons, lesson))
 
 
 @require_POST
 def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    lessons, lesson = _lesson_or_404(slug)
+    lessons, lesson = lesson_or_404(slug)
     question = lesson.question(number)
     if question is None:
         raise Http404("This lesson has no such question.")
@@ -86,7 +102,7 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
             return render(
                 request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=422
             )
-        context = _lesson_context(request, lessons, lesson)
+        context = lesson_context(request, lessons, lesson)
         context["questions"][number - 1] = item
         return render(request, "course/lesson.html", context, status=422)
     progress_for(request).record_answer(slug, question.key, choice, question.is_right(choice))
@@ -98,7 +114,7 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
 
 @require_POST
 def lesson_complete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    _, lesson = _lesson_or_404(slug)
+    _, lesson = lesson_or_404(slug)
     complete = request.POST.get("complete", "1") != "0"
     progress_for(request).set_complete(slug, complete)
     if not request.htmx:
