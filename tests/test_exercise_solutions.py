@@ -215,3 +215,12 @@ def test_the_mid_stream_error_arrives_after_text_in_a_200_response():
     assert names[-1] == "error" and "message_stop" not in names
     assert names.index("content_block_delta") < names.index("error")
     assert graded["error"]["status"] == 200 and graded["error"]["type"] == "overloaded_error"
+
+
+def test_a_truncated_stream_says_so_only_in_its_last_message_delta():
+    found, body = solution("04-streaming-and-errors.md", "truncated-stream")
+    events = data(found, body)["events"]
+    assert events[0]["data"]["message"]["stop_reason"] is None
+    last_delta = [event for event in events if event["event"] == "message_delta"][-1]
+    assert last_delta["data"]["delta"]["stop_reason"] == "max_tokens"
+    assert last_delta["data"]["usage"]["output_tokens"] == body["max_tokens"]
