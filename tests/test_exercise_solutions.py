@@ -8,12 +8,16 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.cache import cache as django_cache
 
-from course.lessons import load_catalogue
-from course.sandbox import grader, simulator
+from course.lessons import Lesson, load_catalogue
+from course.sandbox import grader, runner, simulator
 from course.sandbox.exercises import Exercise
+from course.sandbox.models import Attempt
 from course.sandbox.solutions import grading_data, solution_problem
+from tests.conftest import make_user
 
 EXERCISE_ID_RE = re.compile(r"^```exercise\nid: ([a-z0-9-]+)$", re.M)
 
@@ -28,12 +32,15 @@ def exercise_ids() -> list[tuple[str, str]]:
 
 
 @cache
-def exercise(filename: str, ident: str) -> Exercise:
-    # Parsing a lesson runs every solution through the simulator: do it once per exercise.
+def lesson_in(filename: str) -> Lesson:
+    # Parsing a lesson runs every solution through the simulator: do it once per file.
     course = load_catalogue()
     assert course.problems == (), "\n".join(map(str, course.problems))
-    lesson = next(lesson for lesson in course.lessons if lesson.path.name == filename)
-    found = lesson.exercise(ident)
+    return next(lesson for lesson in course.lessons if lesson.path.name == filename)
+
+
+def exercise(filename: str, ident: str) -> Exercise:
+    found = lesson_in(filename).exercise(ident)
     assert found is not None, f"{filename} has no exercise {ident!r}"
     return found
 
@@ -80,6 +87,35 @@ def test_the_starter_does_not_pass_even_when_run_twice(filename, ident):
     assert not any(verdict.passed for verdict in verdicts)
     # The learner is told something a check says, never a bare "wrong".
     assert verdicts[-1].message in {check.message for check in found.checks}
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+async def test_a_learner_completes_the_exercise_in_the_simulator(filename, ident, settings):
+    settings.ANTHROPIC_API_KEY, settings.SANDBOX_MODE = "", "auto"
+    await sync_to_async(django_cache.clear)()
+    learner = await sync_to_async(make_user)()
+    lesson, found = lesson_in(filename), exercise(filename, ident)
+
+    async def attempt(body_text: str) -> dict:
+        items = runner.run(
+            user=learner, lesson=lesson, exercise=found, body_text=body_text, fault=found.fault
+        )
+        result = [item async for item in items][-1]
+        assert result["kind"] == "result" and result["mode"] == "simulator"
+        return result["verdict"]
+
+    not_yet = await attempt(found.starter)
+    assert not not_yet["passed"] and not_yet["hint"] == found.hints[0]
+    # A learner who fixed a cache exercise runs it again to read what the first run wrote.
+    verdict = await attempt(found.solution)
+    if not verdict["passed"]:
+        verdict = await attempt(found.solution)
+    assert verdict["passed"] and verdict["explanation_html"] == found.explanation_html
+    passed = await sync_to_async(Attempt.objects.passed_ids)(learner)
+    assert passed == {lesson.slug: {ident}}
+    await sync_to_async(django_cache.clear)()
 
 
 @pytest.mark.parametrize(("filename", "ident"), CASES)
