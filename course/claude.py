@@ -18,6 +18,8 @@ import anthropic
 import httpx2
 from django.conf import settings
 
+from course import allowance
+
 logger = logging.getLogger(__name__)
 
 
@@ -56,9 +58,10 @@ class TutorError(Exception):
 
 
 class CapRetryAfter(anthropic.Middleware):
-    """Let the SDK retry a 429 only when its retry-after is short; a chat cannot wait minutes."""
+    """Count each attempt against the learner; let the SDK retry a 429 only when it is short."""
 
     async def handle_async(self, request, call_next):
+        allowance.note_attempt()  # every attempt, the SDK's retries too, counts for the learner
         response = await call_next(request)
         if response.status_code == 429:
             wait = _retry_after(response.http_response.headers)

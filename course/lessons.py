@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from markdown_it.token import Token
 
-from course import markdown
+from course import markdown, placeholders
 from course.filecache import FileCache
 from course.lesson_format import (
     FrontMatterChecker,
@@ -25,14 +24,12 @@ from course.lesson_format import (
     Problem,
     split_front_matter,
 )
-from course.models_data import ModelDataError, model_data, models_table_markdown
+from course.models_data import model_data
 from course.sandbox.exercises import Exercise, lesson_exercises
 
 logger = logging.getLogger(__name__)
 
 LESSON_GLOB = "[0-9][0-9]-*.md"
-MODELS_TABLE = "{{ models_table }}"
-PLACEHOLDER_RE = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ class Lesson:
     objectives: tuple[str, ...]
     tutor: TutorSettings
     quiz: tuple[Question, ...]
-    source: str  # the Markdown body, models table filled in: what the tutor reads
+    source: str  # the Markdown body, placeholders filled in: what the tutor reads
     html: str
     toc: tuple[Heading, ...]
     links: tuple[Link, ...] = field(repr=False)
@@ -142,35 +139,18 @@ def _check_body(
     return problems, links
 
 
-def _expand_placeholders(body: str, path: Path, body_line: int) -> tuple[str, list[Problem]]:
-    problems: list[Problem] = []
-    for number, text in enumerate(body.splitlines(), start=body_line):
-        for match in PLACEHOLDER_RE.finditer(text):
-            if match.group(1) != "models_table":
-                problems.append(Problem(path, number, f"unknown placeholder {match.group(0)!r}"))
-            elif text.strip() != MODELS_TABLE:
-                problems.append(
-                    Problem(path, number, f"{MODELS_TABLE} must be on a line of its own")
-                )
-    if MODELS_TABLE not in body or problems:
-        return body, problems
-    try:
-        table = models_table_markdown(model_data())
-    except (ModelDataError, OSError) as error:
-        return body, [Problem(path, body.splitlines().index(MODELS_TABLE) + body_line, str(error))]
-    return body.replace(MODELS_TABLE, table), []
-
-
 def parse_lesson(text: str, path: Path) -> Lesson:
+    # Placeholders first, so front matter, code blocks and exercise fences see the real values.
+    text, placeholder_problems = placeholders.expand(text, path, 1, model_data)
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
     tokens = first_tokens = md.parse(split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
-    source, placeholder_problems = _expand_placeholders(split.body, path, split.body_line)
-    problems += body_problems + placeholder_problems
+    problems += placeholder_problems + body_problems
     if problems:
         raise LessonInvalid(problems)
+    source = placeholders.insert_tables(split.body, model_data)
     tokens = md.parse(source)
     exercises, exercise_problems = lesson_exercises(first_tokens, tokens, path, split.body_line)
     if exercise_problems:

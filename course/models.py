@@ -45,3 +45,40 @@ class QuizAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} answered {self.lesson_slug}/{self.question_key}: {self.choice}"
+
+
+class LearnerAllowance(models.Model):
+    """One row per learner, locked while a charge is reserved so that reservations queue up."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.user}'s allowance"
+
+
+class ApiCharge(models.Model):
+    """One reservation against a learner's allowance: a tutor question or a sandbox run."""
+
+    class Source(models.TextChoices):
+        TUTOR = "tutor", "Tutor"
+        SANDBOX = "sandbox", "Sandbox"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_charges"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Upstream attempts, the SDK's own retries included; each counts toward the burst limit.
+    attempts = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveIntegerField(default=0)  # input, output and cache writes
+    # None while the call runs; False when it failed before any text (no question used).
+    produced = models.BooleanField(null=True, default=None)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="api_charge_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source} charge #{self.pk} for {self.user}"

@@ -49,6 +49,8 @@ class ModelData:
     source: str
     tutor_default: str
     models: tuple[ModelInfo, ...]
+    course_default: str = ""  # the model every lesson example uses
+    course_comparison: str = ""  # the one model a lesson may set beside it
     sandbox_models: tuple[str, ...] = ()  # the models learners may pick in the sandbox
 
     def get(self, model_id: str) -> ModelInfo | None:
@@ -98,6 +100,8 @@ def parse_model_data(text: str, path: Path) -> ModelData:
         source=str(raw.get("source", "")),
         tutor_default=str(raw.get("tutor_default", "")),
         models=models,
+        course_default=str(raw.get("course_default", "")),
+        course_comparison=str(raw.get("course_comparison") or ""),
         sandbox_models=_sandbox_models(raw.get("sandbox_models"), models, path),
     )
     if not isinstance(data.verified, dt.date):
@@ -106,6 +110,15 @@ def parse_model_data(text: str, path: Path) -> ModelData:
     if default is None or not default.usable:
         raise ModelDataError(
             f"{path}: tutor_default must name a model in the file that is not retired"
+        )
+    # Learners copy the examples: they must run on a model that is neither deprecated nor retired.
+    course_default = data.get(data.course_default)
+    if course_default is None or course_default.status != "current":
+        raise ModelDataError(f"{path}: course_default must name a current model in the file")
+    comparison = data.get(data.course_comparison)
+    if data.course_comparison and (comparison is None or not comparison.usable):
+        raise ModelDataError(
+            f"{path}: course_comparison must name a model in the file that is not retired"
         )
     return data
 

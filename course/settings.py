@@ -192,9 +192,12 @@ TUTOR_TIMEOUT_SECONDS = envint("TUTOR_TIMEOUT_SECONDS", 60)  # per read; chat mu
 TUTOR_RETRY_AFTER_CAP_SECONDS = envint("TUTOR_RETRY_AFTER_CAP_SECONDS", 5)
 TUTOR_CONTEXT_BUDGET_TOKENS = envint("TUTOR_CONTEXT_BUDGET_TOKENS", 24_000)
 TUTOR_MAX_MESSAGE_CHARS = envint("TUTOR_MAX_MESSAGE_CHARS", 4_000)
-TUTOR_BURST_PER_MINUTE = envint("TUTOR_BURST_PER_MINUTE", 6)
+# Per-learner limits on calls to Claude, shared by the tutor and the sandbox (course/allowance.py).
+TUTOR_BURST_PER_MINUTE = envint("TUTOR_BURST_PER_MINUTE", 6)  # upstream attempts, retries too
 TUTOR_MESSAGES_PER_DAY = envint("TUTOR_MESSAGES_PER_DAY", 100)
 TUTOR_TOKENS_PER_DAY = envint("TUTOR_TOKENS_PER_DAY", 400_000)
+TUTOR_RETRY_BACKOFF_CAP_SECONDS = envint("TUTOR_RETRY_BACKOFF_CAP_SECONDS", 60)
+TUTOR_NEW_CONVERSATIONS_PER_HOUR = envint("TUTOR_NEW_CONVERSATIONS_PER_HOUR", 20)
 TUTOR_COALESCE_MS = envint("TUTOR_COALESCE_MS", 30)  # deltas arriving faster share one frame
 TUTOR_FLUSH_SECONDS = 1.0  # a streaming reply is saved at least this often
 TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 15)  # unsaved this long: its writer died

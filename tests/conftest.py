@@ -97,6 +97,20 @@ def write(path: Path, text: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """Close the async tests' connections before the test database is dropped.
+
+    Consumers reach the database from asgiref's one thread-sensitive worker thread, which keeps
+    its connection open under DB_CONN_MAX_AGE; PostgreSQL refuses to drop a database in use.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+
+
+@pytest.fixture(scope="session")
 def fake_anthropic_server():
     from tests.fake_anthropic import FakeAnthropic
 

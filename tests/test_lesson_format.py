@@ -102,6 +102,7 @@ def test_it_reports_an_h1_and_a_skipped_heading_level_with_lines():
 def test_it_reports_an_unknown_placeholder():
     text = lesson_text(**{"More text.": "{{ price_list }}"})
     line = line_of(text, "{{ price_list }}")
-    assert f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}'" in problems(
-        text
-    )
+    assert problems(text) == [
+        f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}': "
+        "use model.<ref>.<field>, price, cost, multiplier or models_table"
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -153,7 +154,8 @@ async def test_the_burst_limit_refuses_with_a_reason_and_keeps_the_text(online, 
     await until(tutor, FINAL)
     await ask(tutor, "Two, carefully typed")
     frame = await tutor.receive_from(timeout=5)
-    assert "questions in a minute" in frame and ">Two, carefully typed</textarea>" in frame
+    assert "to Claude in a minute" in frame and ">Two, carefully typed</textarea>" in frame
+    assert re.search(r"Try again in \d+ s\.", frame)
     await tutor.disconnect()
 
 
@@ -164,5 +166,5 @@ async def test_the_daily_token_budget_refuses_with_a_reason(online, settings):
     await ask(tutor, "One")
     await until(tutor, FINAL)
     await ask(tutor, "Two")
-    assert "today&#x27;s tutor budget" in await tutor.receive_from(timeout=5)
+    assert "today&#x27;s Claude budget" in await tutor.receive_from(timeout=5)
     await tutor.disconnect()

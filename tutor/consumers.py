@@ -7,8 +7,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from course import allowance
 from course.lessons import Lesson, catalogue
-from tutor import config, fragments, frames, generation, limits, startup
+from tutor import config, fragments, frames, generation, startup, turns
 from tutor.models import Busy, Conversation, Duplicate, Message
 
 logger = logging.getLogger(__name__)
@@ -82,65 +83,53 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 typed,
             )
             return
-        user = self.scope["user"]
-        allowance = await database_sync_to_async(limits.allowance)(user)
-        if allowance.refused:
-            await self._refuse(allowance.refused, typed)
-            return
         try:
-            question_message, reply = await database_sync_to_async(self.conversation.start_turn)(
-                question, client_id, config.reply_model()
+            turn = await database_sync_to_async(turns.ask)(
+                self.conversation, self.scope["user"], question, client_id, config.reply_model()
             )
+        except allowance.Refused as refused:
+            await self._refuse(refused.message, typed)
+            return
         except Duplicate:
             return  # a flaky connection re-sent a message that is already being answered
         except Busy:
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
             return
-        await self.channel_layer.group_send(
-            self.conversation.group_name,
-            {
-                "type": "tutor.started",
-                "question_id": question_message.pk,
-                "reply_id": reply.pk,
-                "questions_left": allowance.messages_left - 1,
-            },
-        )
-        generation.start(self.conversation, reply, self.lesson)
+        await self._started(turn)
 
     async def _retry(self, message_id: int | None) -> None:
-        failed = await database_sync_to_async(
-            Message.objects.filter(
-                pk=message_id,
-                conversation=self.conversation,
-                status=Message.Status.FAILED,
-                retryable=True,
-            ).first
-        )()
-        if failed is None:
-            await self.send(text_data=fragments.notice("There is nothing to retry."))
-            return
-        allowance = await database_sync_to_async(limits.allowance)(self.scope["user"])
-        if allowance.refused:
-            await self.send(text_data=fragments.notice(allowance.refused))
-            return
         try:
-            reply = await database_sync_to_async(self.conversation.retry_turn)(
-                failed, config.reply_model()
+            turn = await database_sync_to_async(turns.retry)(
+                self.conversation, self.scope["user"], message_id, config.reply_model()
             )
+        except turns.NothingToRetry:
+            await self.send(text_data=fragments.notice("There is nothing to retry."))
+        except Duplicate:
+            await self.send(text_data=fragments.notice("That reply is already being retried."))
+        except turns.TooSoon as too_soon:
+            await self.send(
+                text_data=fragments.notice(
+                    f"That question failed several times in a row. Try again in {too_soon.wait} s."
+                )
+            )
+        except allowance.Refused as refused:
+            await self.send(text_data=fragments.notice(refused.message))
         except Busy:
             await self.send(text_data=fragments.notice("The tutor is still answering."))
-            return
-        await self.channel_layer.group_send(
-            self.conversation.group_name,
-            {
-                "type": "tutor.started",
-                "question_id": None,
-                "reply_id": reply.pk,
-                "replaces": failed.pk,
-                "questions_left": allowance.messages_left,
-            },
-        )
-        generation.start(self.conversation, reply, self.lesson)
+        else:
+            await self._started(turn)
+
+    async def _started(self, turn: turns.Turn) -> None:
+        event = {
+            "type": "tutor.started",
+            "question_id": turn.question.pk if turn.question else None,
+            "reply_id": turn.reply.pk,
+            "questions_left": turn.questions_left,
+        }
+        if turn.replaces:
+            event["replaces"] = turn.replaces
+        await self.channel_layer.group_send(self.conversation.group_name, event)
+        generation.start(self.conversation, turn.reply, self.lesson, turn.charge)
 
     async def _refuse(self, reason: str, typed: str) -> None:
         await self.send(text_data=fragments.notice(reason) + fragments.restore_input(typed))

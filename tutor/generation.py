@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from course import claude
+from course import allowance, claude
 from course.lessons import Lesson
 from tutor import config, offline
 from tutor.context import build_messages
@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 running: dict[int, Generation] = {}
 
 
-def start(conversation: Conversation, reply: Message, lesson: Lesson) -> Generation:
-    generation = Generation(conversation, reply, lesson)
+def start(
+    conversation: Conversation, reply: Message, lesson: Lesson, charge: allowance.Charge
+) -> Generation:
+    generation = Generation(conversation, reply, lesson, charge)
     generation.task = asyncio.create_task(generation.run(), name=f"tutor-reply-{reply.pk}")
     running[reply.pk] = generation
     generation.task.add_done_callback(lambda _: running.pop(reply.pk, None))
@@ -39,8 +41,15 @@ def start(conversation: Conversation, reply: Message, lesson: Lesson) -> Generat
 
 
 class Generation:
-    def __init__(self, conversation: Conversation, reply: Message, lesson: Lesson) -> None:
+    def __init__(
+        self,
+        conversation: Conversation,
+        reply: Message,
+        lesson: Lesson,
+        charge: allowance.Charge,
+    ) -> None:
         self.conversation = conversation
+        self.charge = charge  # the learner's allowance, settled when the reply ends
         self.reply = reply
         self.lesson = lesson
         self.layer = get_channel_layer()
@@ -98,14 +107,15 @@ class Generation:
     async def _produce(self) -> None:
         question = await self._prepare()
         if config.online():
-            await claude.stream_reply(
-                model=self.call.model,
-                max_tokens=self.call.max_tokens,
-                system=self.system,
-                messages=self.messages,
-                on_text=self._on_text,
-                call=self.call,
-            )
+            with self.charge.active():
+                await claude.stream_reply(
+                    model=self.call.model,
+                    max_tokens=self.call.max_tokens,
+                    system=self.system,
+                    messages=self.messages,
+                    on_text=self._on_text,
+                    call=self.call,
+                )
         else:
             delay = settings.TUTOR_OFFLINE_DELAY_MS / 1000
             for piece in offline.chunks(offline.answer(self.lesson, question)):
@@ -202,12 +212,17 @@ class Generation:
                 "error_message": error.message,
                 "retryable": error.retryable,
             }
-        await _update(self.reply.pk, fields)
+        # A reply that failed before any text does not use up one of the day's questions.
+        produced = bool(self.text) or status == Message.Status.COMPLETE
+        await _update(self.reply.pk, fields, self.charge, call.usage, produced)
 
 
 @database_sync_to_async
-def _update(pk: int, fields: dict) -> None:
+def _update(
+    pk: int, fields: dict, charge: allowance.Charge, usage: dict[str, int], produced: bool
+) -> None:
     Message.objects.filter(pk=pk).update(updated_at=timezone.now(), **fields)
+    charge.settle(usage, produced=produced)
 
 
 async def settle() -> None:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from course.allowance import learner_lock
 from course.models_data import ModelInfo
 
 
@@ -47,6 +48,15 @@ class ConversationQuerySet(models.QuerySet):
         # get_or_create retries the get when a concurrent create wins the unique constraint.
         conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
         return conversation
+
+    def start_new_within_limit(self, user, lesson_slug: str) -> Conversation | None:
+        """Archive the current conversation and start another, unless the hourly limit is hit."""
+        with learner_lock(user):  # concurrent requests cannot both take the last slot
+            since = timezone.now() - timedelta(hours=1)
+            started = self.filter(user=user, created_at__gte=since).count()
+            if started >= settings.TUTOR_NEW_CONVERSATIONS_PER_HOUR:
+                return None
+            return self.current_for(user, lesson_slug).start_new()
 
 
 class Conversation(models.Model):
@@ -136,6 +146,9 @@ class Conversation(models.Model):
             Conversation.objects.select_for_update().filter(pk=self.pk).first()
             if self.streaming_reply():
                 raise Busy()
+            # One retry per failed reply: a second Retry of the same reply is a duplicate.
+            if not self.messages.filter(pk=failed.pk, retryable=True).update(retryable=False):
+                raise Duplicate(failed.pk)
             reply = self.messages.create(
                 role=Message.Role.ASSISTANT,
                 reply_to=failed.reply_to,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest
 
+from course import allowance
 from course.lessons import Lesson
-from tutor import config, fragments, limits
+from tutor import config, fragments
 from tutor.models import Conversation
 
 
@@ -25,7 +26,7 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         "streaming": any(m.is_streaming for m in messages),
         "show_starters": not messages,
         "starters": fragments.starter_buttons(lesson),
-        "allowance": limits.allowance(request.user),
+        "allowance": allowance.remaining(request.user),
         "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS,
         "retention_days": settings.TUTOR_RETENTION_DAYS,
     }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +20,13 @@ from tutor.models import Conversation, Message
 def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
     if catalogue().get(slug) is None:
         raise Http404("There is no lesson at this address.")
-    Conversation.objects.current_for(request.user, slug).start_new()
+    if not Conversation.objects.start_new_within_limit(request.user, slug):
+        limit = settings.TUTOR_NEW_CONVERSATIONS_PER_HOUR
+        messages.error(
+            request,
+            f"You've started {limit} new conversations in the last hour, the most the tutor "
+            "allows. Keep going in this one, or start a new one later.",
+        )
     return redirect(reverse("lesson", args=[slug]) + "#tutor")
 
 

@@ -1,4 +1,4 @@
-"""The one place live sandbox runs meet the shared allowance (course/allowance.py)."""
+"""Where live sandbox runs meet the allowance the tutor shares (course/allowance.py)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from course import allowance
 from course.sandbox.policy import refused
 from course.sandbox.validator import ApiError
 
 SOURCE = "sandbox"
 
 
-async def reserve(user) -> Any:
-    """A charge for one live run, or the ApiError (429) that says why the learner must wait."""
-    try:
-        from course import allowance
-    except ImportError:  # until the shared allowance lands, live runs are only rate-limited
-        return None
+async def reserve(user) -> allowance.Charge | ApiError:
+    """A charge for one live run, or the 429 that says why the learner must wait."""
     try:
         return await sync_to_async(allowance.reserve)(user, SOURCE)
     except allowance.Refused as refusal:
@@ -27,10 +24,16 @@ async def reserve(user) -> Any:
         return error
 
 
-async def settle(charge: Any, usage: dict[str, Any], events: list[dict[str, Any]]) -> None:
-    if charge is None or isinstance(charge, ApiError):
-        return
+async def settle(charge: allowance.Charge, usage: dict[str, Any], events: list[dict]) -> None:
+    """Record what the run used; a run that produced nothing gives the day's question back."""
     produced = bool(usage.get("output_tokens")) or any(
         e["event"] == "content_block_delta" for e in events
     )
     await sync_to_async(charge.settle)(usage, produced=produced)
+
+
+def remaining(user) -> allowance.Allowance | None:
+    """What the learner has left today (shown beside a live sandbox), None when signed out."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return allowance.remaining(user)

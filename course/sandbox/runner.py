@@ -234,11 +234,12 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
         return
     done = claude.RawResult(502, None, None)
     try:
-        async for kind, item in claude.raw_messages(state.body):
-            if kind == "event":
-                yield state.event(item)
-            else:
-                done = item
+        with charge.active():  # every upstream attempt, the SDK's retries too, counts
+            async for kind, item in claude.raw_messages(state.body):
+                if kind == "event":
+                    yield state.event(item)
+                else:
+                    done = item
     finally:
         message = done.message or accumulate(state.events)
         await allowance_hookup.settle(charge, (message or {}).get("usage") or {}, state.events)

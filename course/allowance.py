@@ -1,0 +1,186 @@
+"""Per-learner limits on calls to Claude, shared by the tutor and the sandbox."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from course.models import ApiCharge, LearnerAllowance
+
+BURST_WINDOW = timedelta(minutes=1)
+_active: ContextVar[Charge | None] = ContextVar("active_charge", default=None)
+
+
+class Refused(Exception):
+    """The learner is over a limit; `message` says which and how long to wait."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after  # seconds until asking again can succeed, when known
+
+
+@dataclass(frozen=True)
+class Allowance:
+    messages_left: int  # questions and sandbox runs left today
+    tokens_left: int
+    burst_left: int  # requests left in the current minute
+    burst_resets_in: int | None  # seconds until one more request is allowed, when at the limit
+    refusal: Refused | None = None  # why a reservation would be refused now
+
+
+@dataclass
+class Charge:
+    """A reserved call. Count its upstream attempts, then settle it when the call ends."""
+
+    pk: int
+    source: str
+    attempts: int = 0
+    settled: bool = field(default=False, repr=False)
+
+    def attempt(self) -> None:
+        self.attempts += 1
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[Charge]:
+        """Count every upstream attempt made inside the block (see `note_attempt`)."""
+        token = _active.set(self)
+        try:
+            yield self
+        finally:
+            _active.reset(token)
+
+    def settle(self, usage: dict[str, int], *, produced: bool) -> None:
+        """Record the tokens used; a call that produced nothing gives the day's question back."""
+        tokens = sum(
+            usage.get(name, 0)
+            for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens")
+        )
+        ApiCharge.objects.filter(pk=self.pk).update(
+            attempts=self.attempts,
+            tokens=tokens,
+            produced=produced,
+            settled_at=timezone.now(),
+        )
+        self.settled = True
+
+    def cancel(self) -> None:
+        """Forget a charge whose call never started (a duplicate or busy turn)."""
+        ApiCharge.objects.filter(pk=self.pk).delete()
+        self.settled = True
+
+
+def note_attempt() -> None:
+    """Called by the SDK middleware before every request it sends, retries included."""
+    charge = _active.get()
+    if charge is not None:
+        charge.attempt()
+
+
+@contextlib.contextmanager
+def learner_lock(user) -> Iterator[None]:
+    """Serialize one learner's reservations across threads and processes.
+
+    On PostgreSQL the learner's row is locked; SQLite's IMMEDIATE transactions (see settings)
+    already take the write lock when the transaction begins.
+    """
+    with transaction.atomic():
+        LearnerAllowance.objects.get_or_create(user=user)
+        LearnerAllowance.objects.select_for_update().filter(user=user).first()
+        yield
+
+
+def reserve(user, source: str) -> Charge:
+    """Check every limit and record the charge in one step, or raise Refused."""
+    if source not in ApiCharge.Source.values:
+        raise ValueError(f"unknown source {source!r}")
+    with learner_lock(user):
+        state = remaining(user)
+        if state.refusal is not None:
+            raise state.refusal
+        row = ApiCharge.objects.create(user=user, source=source)
+    return Charge(pk=row.pk, source=source)
+
+
+def remaining(user) -> Allowance:
+    now = timezone.now()
+    charges = ApiCharge.objects.filter(user=user)
+    # A charge weighs its attempts (at least one): an upstream that keeps failing costs each try.
+    recent = list(
+        charges.filter(created_at__gt=now - BURST_WINDOW)
+        .annotate(weight=Greatest("attempts", 1))
+        .order_by("created_at")
+        .values_list("created_at", "weight")
+    )
+    burst_limit = settings.TUTOR_BURST_PER_MINUTE
+    burst_used = sum(weight for _, weight in recent)
+    resets_in = _burst_resets_in(recent, burst_used - burst_limit + 1, now)
+    today = charges.filter(created_at__gte=_start_of_day(now))
+    asked = today.filter(~Q(produced=False)).count()
+    spent = today.aggregate(total=Sum("tokens"))["total"] or 0
+    messages_left = max(0, settings.TUTOR_MESSAGES_PER_DAY - asked)
+    tokens_left = max(0, settings.TUTOR_TOKENS_PER_DAY - spent)
+    burst_left = max(0, burst_limit - burst_used)
+    return Allowance(
+        messages_left,
+        tokens_left,
+        burst_left,
+        resets_in if burst_left == 0 else None,
+        _refusal(messages_left, tokens_left, burst_left, resets_in, now),
+    )
+
+
+def _refusal(
+    messages_left: int, tokens_left: int, burst_left: int, resets_in: int | None, now: datetime
+) -> Refused | None:
+    if burst_left == 0:
+        wait, limit = resets_in or 1, settings.TUTOR_BURST_PER_MINUTE
+        return Refused(
+            f"That's {limit} request{'s' if limit != 1 else ''} to Claude in a minute, the most "
+            f"the course takes. Try again in {wait} s.",
+            wait,
+        )
+    midnight = math.ceil((_start_of_day(now) + timedelta(days=1) - now).total_seconds())
+    if messages_left == 0:
+        return Refused(
+            f"You've used today's {settings.TUTOR_MESSAGES_PER_DAY} questions to Claude, the "
+            f"daily limit. It resets at midnight UTC, in {_duration(midnight)}.",
+            midnight,
+        )
+    if tokens_left == 0:
+        return Refused(
+            "You've used today's Claude budget. It resets at midnight UTC, in "
+            f"{_duration(midnight)}.",
+            midnight,
+        )
+    return None
+
+
+def _burst_resets_in(recent: list[tuple[datetime, int]], excess: int, now: datetime) -> int | None:
+    """Seconds until enough of the last minute's weight has aged out to allow one more call."""
+    if excess <= 0:
+        return None
+    for created_at, weight in recent:
+        excess -= weight
+        if excess <= 0:
+            return max(1, math.ceil((created_at + BURST_WINDOW - now).total_seconds()))
+    return None
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _duration(seconds: int) -> str:
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
