@@ -141,6 +141,16 @@ async def test_a_second_cached_run_reads_what_the_first_wrote(learner) -> None:
     assert second["usage"]["cache_read_input_tokens"] > 0
 
 
+async def test_the_simulated_cache_belongs_to_one_learner(learner) -> None:
+    other = await sync_to_async(make_user)("grace")
+    system = [
+        {"type": "text", "text": "Shared prefix. " * 200, "cache_control": {"type": "ephemeral"}}
+    ]
+    _, theirs = await run(other, {**HELLO, "system": system})
+    _, mine = await run(learner, {**HELLO, "system": system})
+    assert (theirs["cache"], mine["cache"]) == ("write", "write")
+
+
 async def test_bad_json_is_refused_with_line_and_column_and_kept(learner) -> None:
     text = '{\n  "model": "claude-haiku-5-5",\n  "max_tokens": 256\n  "messages": []\n}'
     _, result = await run(learner, text)
@@ -306,6 +316,28 @@ async def test_faults_never_call_upstream_in_live_mode(learner, live) -> None:
     _, result = await run(learner, {**HELLO, "stream": True}, fault="stream_error")
     assert result["error"]["type"] == "overloaded_error"
     assert live.requests == []
+
+
+async def test_a_live_run_is_charged_to_the_shared_allowance(learner, live) -> None:
+    from course.models import ApiCharge
+
+    _, result = await run(learner, HELLO)
+    charge = await ApiCharge.objects.aget(user=learner)
+    assert charge.source == "sandbox" and charge.produced is True
+    assert charge.tokens == result["usage"]["input_tokens"] + result["usage"]["output_tokens"]
+    assert charge.attempts == 1
+
+
+async def test_a_learner_over_budget_gets_a_429_without_calling_claude(
+    learner, live, settings
+) -> None:
+    settings.TUTOR_MESSAGES_PER_DAY = 1
+    await run(learner, HELLO)
+    _, result = await run(learner, HELLO)
+    assert (result["status"], result["error"]["type"]) == (429, "rate_limit_error")
+    assert "daily limit" in result["error"]["message"]
+    assert result["error"]["retry_after"] > 0
+    assert len(live.requests) == 1
 
 
 async def test_a_live_request_the_api_would_refuse_never_leaves_the_site(learner, live) -> None:

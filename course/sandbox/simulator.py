@@ -94,9 +94,14 @@ class MemoryStore:
 
 
 class DjangoCacheStore:
-    """The site's store: Django's cache, shared by every process when it is Redis."""
+    """The site's store: Django's cache, shared by every process when it is Redis.
 
-    prefix = "sandbox-prefix:"
+    Entries are scoped (per learner): a real cache belongs to one organisation, so a classmate's
+    run must not turn a learner's first run into a read.
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.prefix = f"sandbox-prefix:{scope}:"
 
     def live(self, key: str) -> bool:
         from django.core.cache import cache
