@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import json
+import re
 
 import pytest
 import pytest_asyncio
@@ -11,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import AsyncClient, Client
 
+from course import claude
 from course.lessons import catalogue
 from course.sandbox import runner
 from course.sandbox.models import Attempt
@@ -26,6 +29,11 @@ GOOD = {
 }
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def page_text(response) -> str:
+    """What a reader sees of a response: its text without tags (code is highlighted in spans)."""
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", response.content.decode()))
 
 
 def first_exercise():
@@ -242,7 +250,7 @@ def test_the_form_shows_the_next_hint_and_resets_to_the_starter():
 def test_get_code_gives_python_and_curl_without_the_key(settings):
     settings.ANTHROPIC_API_KEY = "sk-ant-secret-never-shown"
     response = Client().post(CODE, {"body": json.dumps(GOOD)}, headers={"HX-Request": "true"})
-    html = response.content.decode()
+    html = page_text(response)
     assert "client = anthropic.Anthropic()" in html and "curl https://api.anthropic.com" in html
     assert "$ANTHROPIC_API_KEY" in html and "sk-ant-secret" not in html
 
@@ -267,3 +275,52 @@ def test_a_learner_never_sees_another_learners_attempts():
     assert "Exercises passed: 0 of" in html
     assert "Exercises 1/" in ada.get("/").content.decode()
     assert "Exercises 0/" in bob.get("/").content.decode()
+
+
+# The live path: the real SDK against the local fake server, charged to the shared allowance.
+
+
+@pytest_asyncio.fixture
+async def live(online):
+    yield online
+    await claude.aclose()  # this loop's SDK client and its connections
+
+
+@pytest.mark.asyncio
+async def test_a_live_run_streams_claudes_events_and_shows_the_allowance_left(
+    learner_client, live, settings
+):
+    settings.TUTOR_MESSAGES_PER_DAY = 5
+    status, _, lines = await stream(learner_client, body=json.dumps(GOOD | {"stream": True}))
+    *events, result = lines
+    assert status == 200 and result["mode"] == "live" and result["status"] == 200
+    assert "ping" in [e["event"] for e in events] and events[-1]["event"] == "message_stop"
+    assert result["response"]["content"][0]["text"].startswith("You asked about: Say hello")
+    assert live.requests[-1].body["messages"] == GOOD["messages"]
+    assert "Claude (live)" in result["html"]["result"]
+    assert "4 runs or tutor questions left today" in result["allowance_html"]
+
+
+@pytest.mark.asyncio
+async def test_a_learner_over_budget_is_told_to_wait_and_claude_is_not_called(
+    learner_client, live, settings
+):
+    settings.TUTOR_MESSAGES_PER_DAY = 0
+    _, _, [result] = await stream(learner_client, body=json.dumps(GOOD))
+    assert result["status"] == 429 and result["error"]["type"] == "rate_limit_error"
+    assert "daily limit" in result["error"]["message"] and "429" in result["html"]["result"]
+    assert "0 runs or tutor questions left today" in result["allowance_html"]
+    assert live.requests == []
+
+
+def test_the_page_labels_the_sandbox_live_or_simulator(settings):
+    settings.SANDBOX_MODE = "simulator"
+    settings.TUTOR_MESSAGES_PER_DAY = 100
+    client = Client()
+    client.force_login(make_learner())
+    html = client.get(LESSON).content.decode()
+    assert ">Simulator<" in html and "Live: calls Claude" not in html
+    settings.SANDBOX_MODE = "live"
+    html = client.get(LESSON).content.decode()
+    assert "Live: calls Claude" in html and ">Simulator<" not in html
+    assert "100 runs or tutor questions left today" in html

@@ -56,6 +56,8 @@ async def _ndjson(
             extra = {"html": widgets.render_result(item)}
             if (item.get("verdict") or {}).get("passed"):
                 extra["score_html"] = await sync_to_async(widgets.render_score)(request, lesson)
+            if item.get("mode") == "live":
+                extra["allowance_html"] = await sync_to_async(widgets.render_allowance)(request)
         yield json.dumps(item | extra, default=str) + "\n"
 
 
@@ -101,7 +103,10 @@ def _code(body_text: str) -> dict:
     if not isinstance(body, dict):
         return {"error": "The request body must be a JSON object: { ... }."}
     snippets = codegen.snippets(body)
-    return {"python": snippets.python, "curl": snippets.curl}
+    return {
+        "python_html": widgets.highlight(snippets.python, "python"),
+        "curl_html": widgets.highlight(snippets.curl, "bash"),
+    }
 
 
 @require_POST

@@ -10,10 +10,12 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
-from pygments import highlight
+from pygments import highlight as highlight_code
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import JsonLexer
+from pygments.lexers import JsonLexer, get_lexer_by_name
 
+from course import allowance
+from course.allowance import Allowance
 from course.lessons import Lesson
 from course.sandbox import runner
 from course.sandbox.exercises import Exercise
@@ -86,10 +88,15 @@ def json_error_message(error: json.JSONDecodeError) -> str:
     return f"The request body is not valid JSON: {error.msg} at {where}."
 
 
+def highlight(code: str, language: str) -> SafeString:
+    """Code as the lesson's own code blocks show it (Pygments escapes every token)."""
+    return mark_safe(highlight_code(code, get_lexer_by_name(language), _FORMATTER))  # noqa: S308
+
+
 def highlight_json(value: Any) -> SafeString:
     # Pygments escapes every token, so the API's (or the model's) text cannot inject markup.
     return mark_safe(
-        highlight(json.dumps(value, indent=2, ensure_ascii=False), JsonLexer(), _FORMATTER)
+        highlight_code(json.dumps(value, indent=2, ensure_ascii=False), JsonLexer(), _FORMATTER)
     )  # noqa: S308
 
 
@@ -177,6 +184,18 @@ def passed_exercises(user, lesson_slug: str | None = None) -> dict[str, set[str]
     return rows.passed_ids(user)
 
 
+def _allowance(user) -> Allowance | None:
+    """What is left of the learner's daily allowance; only live runs spend it."""
+    if runner.mode() != "live" or not user.is_authenticated:
+        return None
+    return allowance.remaining(user)
+
+
+def render_allowance(request: HttpRequest) -> str:
+    context = {"allowance": _allowance(request.user)}
+    return render_to_string(f"{TEMPLATE}#allowance", context, request=request)
+
+
 def exercises_passed(user, lesson: Lesson) -> int:
     passed = passed_exercises(user, lesson.slug).get(lesson.slug, set())
     return len(passed & {exercise.id for exercise in lesson.exercises})
@@ -229,7 +248,6 @@ def sandbox_context(
         "hints_shown": state.hints_shown if state else 0,
         "passed": key in passed,
         "mode": runner.mode(),
-        "allowance": "",
         "events": [event_view(e) for e in state.events] if state else [],
         "result": result_view(state.result) if state and state.result else None,
         "signin_needed": bool(state and state.signin_needed),
@@ -241,6 +259,7 @@ def sandbox_context(
         "lesson": lesson,
         "result": sandbox["result"],
         "verdict": (result or {}).get("verdict"),
+        "allowance": _allowance(request.user),
         "notice": (state.notice if state else "") or (notice_for(result) if result else ""),
         "code": state.code if state else None,
     }

@@ -156,6 +156,10 @@
         result.innerHTML = item.html.result;
         say(item.html.verdict);
         if (item.verdict && item.verdict.passed) markPassed(item);
+        // The tutor and every sandbox share one allowance: show what is left everywhere.
+        if (item.allowance_html) {
+          document.querySelectorAll('[data-role="allowance"]').forEach(function (node) { node.outerHTML = item.allowance_html; });
+        }
       }
     }
 
