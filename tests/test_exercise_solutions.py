@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 
 from course.lessons import Lesson, load_catalogue
+from course.models_data import model_data
 from course.sandbox import grader, runner, simulator
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt
@@ -260,3 +261,15 @@ def test_a_truncated_stream_says_so_only_in_its_last_message_delta():
     last_delta = [event for event in events if event["event"] == "message_delta"][-1]
     assert last_delta["data"]["delta"]["stop_reason"] == "max_tokens"
     assert last_delta["data"]["usage"]["output_tokens"] == body["max_tokens"]
+
+
+def test_exercises_name_the_course_model_through_its_placeholder():
+    """A new default model in models.yaml reaches every exercise; only a retired ID is typed out."""
+    fence = re.compile(r"^```exercise\n(.*?)^```$", re.M | re.S)
+    typed = re.compile(r'"model": "(claude-[^"]+)"')
+    for path in sorted(Path(settings.BASE_DIR, "lessons").glob("[0-9][0-9]-*.md")):
+        for block in fence.findall(path.read_text(encoding="utf-8")):
+            assert "{{ model.default.id }}" in block, block.splitlines()[0]
+            for model_id in typed.findall(block):
+                info = model_data().get(model_id)
+                assert info is not None and not info.usable, f"{path.name}: type {model_id!r}"
