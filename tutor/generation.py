@@ -20,6 +20,7 @@ from django.utils import timezone
 from course import allowance, claude
 from course.lessons import Lesson
 from tutor import config, offline
+from tutor.attempts import latest_attempt_text
 from tutor.context import build_messages
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.prompts import system_blocks, system_json
@@ -129,6 +130,10 @@ class Generation:
         history = self.conversation.history_before(self.reply)
         self.system = system_blocks(self.lesson)
         self.messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
+        attempt = latest_attempt_text(self.conversation.user, self.lesson)
+        if attempt and self.messages:
+            # After the last cache breakpoint: the cached prefix stays the same for everyone.
+            self.messages[-1]["content"].append({"type": "text", "text": attempt})
         prompt = PromptVersion.for_text(self.lesson.slug, system_json(self.system))
         Message.objects.filter(pk=self.reply.pk).update(
             prompt=prompt, first_context_id=first, max_tokens=self.call.max_tokens

@@ -13,6 +13,7 @@ import math
 from course.lessons import Lesson
 from course.models_data import ModelInfo, model_data
 from tutor import config
+from tutor.attempts import lesson_for_tutor
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def lesson_block(lesson: Lesson) -> str:
     return (
         f"# Lesson {lesson.order}: {lesson.title}\n\n"
         f"What this lesson is about: {lesson.tutor.focus}\n\n"
-        f"{lesson.source}"
+        f"{lesson_for_tutor(lesson)}"
     )
 
 
