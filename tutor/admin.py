@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from course.lessons import catalogue
 from course.models_data import model_data
+from course.sandbox.stats import exercise_summary
 from tutor import review
 from tutor.models import Conversation, Feedback
 
@@ -214,8 +215,10 @@ class ConversationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         today = timezone.localdate()
         start, end, error = _period_from(request.GET, today)
-        titles = {lesson.slug: lesson.title for lesson in catalogue().lessons}
+        lessons = catalogue().lessons
+        titles = {lesson.slug: lesson.title for lesson in lessons}
         rows = review.lesson_summary(start, end) if not error else []
+        exercises = [] if error else exercise_summary(*review.period(start, end), lessons)
         for row in rows:
             row["title"] = titles.get(row["lesson"], row["lesson"])
         context = {
@@ -223,6 +226,7 @@ class ConversationAdmin(admin.ModelAdmin):
             "title": "Tutor summary by lesson",
             "opts": self.model._meta,
             "rows": rows,
+            "exercises": exercises,
             "start": start,
             "end": end,
             "error": error,
