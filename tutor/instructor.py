@@ -12,8 +12,9 @@ from decimal import Decimal
 from asgiref.sync import async_to_sync
 
 from course import claude
-from course.lessons import Lesson
+from course.lessons import Lesson, catalogue
 from course.models_data import ModelInfo, model_data
+from course.sandbox import solutions
 from tutor import config
 from tutor.models import Message
 from tutor.prompt_diff import PromptDiff, prompt_diff
@@ -165,6 +166,8 @@ def preview(lesson: Lesson) -> dict:
         "costs": costs,
         "cost_rows": cost_rows(costs, model) if costs else [],
         "change": prompt_change(lesson.slug, blocks),
+        "exercises": [solutions.review(exercise) for exercise in lesson.exercises],
+        "problems": [p for p in catalogue().problems if p.path == lesson.path],
     }
 
 

@@ -42,3 +42,20 @@ def solution_problem(exercise: Exercise) -> str | None:
     except ModelDataError as error:
         return f"cannot run the solution: {error}"
     return f"the solution does not pass its own check {verdict.failed_check + 1}: {verdict.message}"
+
+
+def review(exercise: Exercise) -> dict:
+    """For the instructor preview: how the solution and the starter fare in the simulator."""
+    problem = solution_problem(exercise)
+    store = simulator.MemoryStore()
+    try:
+        starter = grader.grade(exercise.checks, grading_data(exercise, exercise.starter, store))
+        starter_result = "passes already" if starter.passed else f"Not yet: {starter.message}"
+    except (ValueError, ModelDataError) as error:  # a starter that is not JSON on purpose
+        starter_result = f"cannot run: {error}"
+    return {
+        "exercise": exercise,
+        "solution_passes": problem is None,
+        "solution_result": problem or f"passes its {len(exercise.checks)} check(s)",
+        "starter_result": starter_result,
+    }
