@@ -78,6 +78,7 @@ def tutor_server_env(fake_anthropic_e2e: FakeAnthropic) -> dict[str, str]:
         # against the fake server in tests/test_sandbox_views.py and test_sandbox_runner.py.
         "SANDBOX_MODE": "simulator",
         "SANDBOX_RUNS_PER_MINUTE": "1000",
+        "SANDBOX_SIM_DELAY_MS": "40",  # a stream long enough to press Stop in the middle of
     }
 
 

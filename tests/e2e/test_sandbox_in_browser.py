@@ -216,3 +216,23 @@ def test_the_sandbox_fits_a_phone_and_a_desktop_in_both_colour_schemes(page: Pag
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{overflow}px wider than a {width}px {scheme} screen"
             shot(page, box, f"lesson4-{width}-{scheme}")
+
+
+def test_stop_cancels_a_streamed_run_and_the_next_run_goes_through(page: Page):
+    sign_up(page, LESSON_4)
+    stream = exercise("streaming-and-errors", "stream-and-read-events")
+    box = sandbox(page, stream.id)
+    long_reply = stream.solution.replace('"max_tokens": 256', '"max_tokens": 1024').replace(
+        '"Hello"', '"Tell me a long story about the history of HTTP, with many details."'
+    )
+    editor(box).fill(long_reply)
+    box.get_by_role("button", name="Run").click()
+    expect(box.get_by_role("button", name="Run")).to_be_disabled()
+    expect(box.locator(".sandbox-event").first).to_be_visible(timeout=TIMEOUT)
+    box.get_by_role("button", name="Stop").click()
+    expect(verdict(box)).to_contain_text("Stopped. Nothing was graded.")
+    expect(box.get_by_role("button", name="Stop")).to_be_hidden()
+
+    editor(box).fill(stream.solution)
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text("Passed.", timeout=TIMEOUT)
