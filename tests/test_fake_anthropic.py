@@ -645,7 +645,6 @@ def test_the_fake_refuses_with_the_sites_own_validator(fake_anthropic: FakeAnthr
     expected = validator.validate(body, model_data())
     assert status == expected.status == 400
     assert json.loads(data)["error"] == {"type": expected.type, "message": expected.message}
-    status, _, data = raw_post(
-        fake_anthropic, "/v1/messages", {**body, "model": "claude-haiku-3-5"}
-    )
+    unknown = {"model": "claude-haiku-3-5", "max_tokens": 5, "messages": HELLO}
+    status, _, data = raw_post(fake_anthropic, "/v1/messages", unknown)
     assert status == 404 and json.loads(data)["error"]["type"] == "not_found_error"
