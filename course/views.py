@@ -33,16 +33,13 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     progress = progress_for(request)
     completed = progress.completed()
     answers = progress.all_answers()
-    passed = widgets.passed_exercises(request.user)
     cards = [
         {
             "lesson": lesson,
             "complete": lesson.slug in completed,
             "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
             "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
-            "exercises_passed": len(
-                passed.get(lesson.slug, set()) & {e.id for e in lesson.exercises}
-            ),
+            "exercises_passed": len(progress.exercises_passed(lesson)),
         }
         for lesson in lessons
     ]
@@ -68,7 +65,7 @@ def lesson_context(
         "lesson": lesson,
         "lesson_html": html,
         "playground": playground,
-        "exercises_passed": widgets.exercises_passed(request.user, lesson),
+        "exercises_passed": len(progress.exercises_passed(lesson)),
         "lessons": lessons.lessons,
         "previous": previous,
         "next": following,

@@ -324,3 +324,9 @@ def test_the_page_labels_the_sandbox_live_or_simulator(settings):
     html = client.get(LESSON).content.decode()
     assert "Live: calls Claude" in html and ">Simulator<" not in html
     assert "100 runs or tutor questions left today" in html
+
+
+def test_the_form_gets_code_without_javascript():
+    data = {"exercise": "", "body": json.dumps(GOOD), "action": "code"}
+    text = page_text(Client().post(RUN, data))
+    assert "message = client.messages.create(" in text and '--header "x-api-key' in text

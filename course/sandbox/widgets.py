@@ -14,7 +14,7 @@ from pygments import highlight as highlight_code
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer, get_lexer_by_name
 
-from course import allowance
+from course import allowance, progress
 from course.allowance import Allowance
 from course.lessons import Lesson
 from course.sandbox import runner
@@ -177,13 +177,6 @@ def notice_for(result: dict) -> str:
     return f"Finished: {result.get('status')}, stop reason {stop}." if stop else "Finished."
 
 
-def passed_exercises(user, lesson_slug: str | None = None) -> dict[str, set[str]]:
-    rows = Attempt.objects.all()
-    if lesson_slug is not None:
-        rows = rows.filter(lesson_slug=lesson_slug)
-    return rows.passed_ids(user)
-
-
 def _allowance(user) -> Allowance | None:
     """What is left of the learner's daily allowance; only live runs spend it."""
     if runner.mode() != "live" or not user.is_authenticated:
@@ -196,13 +189,11 @@ def render_allowance(request: HttpRequest) -> str:
     return render_to_string(f"{TEMPLATE}#allowance", context, request=request)
 
 
-def exercises_passed(user, lesson: Lesson) -> int:
-    passed = passed_exercises(user, lesson.slug).get(lesson.slug, set())
-    return len(passed & {exercise.id for exercise in lesson.exercises})
-
-
 def render_score(request: HttpRequest, lesson: Lesson) -> str:
-    context = {"lesson": lesson, "exercises_passed": exercises_passed(request.user, lesson)}
+    context = {
+        "lesson": lesson,
+        "exercises_passed": len(progress.exercises_passed(request, lesson)),
+    }
     return render_to_string("sandbox/_score.html", context, request=request)
 
 
@@ -270,7 +261,7 @@ def lesson_html(
 ) -> tuple[SafeString, SafeString]:
     """The lesson's HTML with a sandbox in each exercise slot, and the free-form sandbox."""
     states = states or {}
-    passed = passed_exercises(request.user, lesson.slug).get(lesson.slug, set())
+    passed = progress.exercises_passed(request, lesson)
     latest = _latest_bodies(request.user, lesson)
     exercises = {exercise.id: exercise for exercise in lesson.exercises}
 

@@ -141,10 +141,13 @@
     }
 
     function finish() {
+      // Hiding a focused Stop would drop keyboard focus on the page: hand it back to Run.
+      var refocus = document.activeElement === stopButton;
       running = null;
       runButton.disabled = false;
       stopButton.hidden = true;
       section.removeAttribute("aria-busy");
+      if (refocus) runButton.focus();
     }
 
     function handle(item) {
@@ -201,8 +204,10 @@
       var data = new FormData(form);
       data.set("body", text);
       running = new AbortController();
+      var fromRun = document.activeElement === runButton;
       runButton.disabled = true;
       stopButton.hidden = false;
+      if (fromRun) stopButton.focus(); // a disabled Run would otherwise lose the keyboard focus
       section.setAttribute("aria-busy", "true");
       output.hidden = false;
       timelineWrap.hidden = true;
