@@ -218,10 +218,11 @@ async def test_a_run_while_another_of_the_same_learner_runs_is_refused(learner) 
     assert after["status"] == 200
 
 
-async def test_the_simulator_limits_runs_per_minute(learner, settings) -> None:
+async def test_runs_per_minute_are_limited_even_invalid_ones(learner, settings) -> None:
     settings.SANDBOX_RUNS_PER_MINUTE = 2
-    statuses = [(await run(learner, HELLO))[1]["status"] for _ in range(3)]
-    assert statuses == [200, 200, 429]
+    statuses = [(await run(learner, body))[1]["status"] for body in (HELLO, "{", HELLO)]
+    assert statuses == [200, 400, 429]
+    assert await Attempt.objects.acount() == 2  # the refused run is not stored
 
 
 @pytest.mark.parametrize(

@@ -155,8 +155,8 @@ async def run(
             policy.refused("Sign in to run requests in the sandbox.", 401, "authentication_error")
         )
         return
-    if error := policy.body_too_large(len(body_text.encode())):
-        yield await _finish(state, state.refusal(error))
+    if error := policy.body_too_large(len(body_text.encode())) or await _over_limit(state):
+        yield state.refusal(error)  # not recorded: storing it is what the limits prevent
         return
     state.body, error = parse_body(body_text)
     if error is None and isinstance(state.body, dict) and model and "model" not in state.body:
@@ -185,8 +185,6 @@ async def run(
 async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str, Any]]:
     models = await sync_to_async(model_data)()
     error = validator.validate(state.body, models) or policy.check(state.body, models)
-    if error is None:
-        error = await _over_limit(state)
     if error is not None:
         yield await _finish(state, state.refusal(error))
         return
@@ -234,7 +232,8 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
     if isinstance(charge, ApiError):
         yield await _finish(state, state.refusal(charge))
         return
-    done = claude.RawResult(502, None, None)
+    failed = {"type": "api_error", "message": "The run failed on the site's side.", "status": 502}
+    done = claude.RawResult(502, None, failed)
     try:
         with charge.active():  # every upstream attempt, the SDK's retries too, counts
             async for kind, item in claude.raw_messages(state.body):
@@ -242,6 +241,8 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
                     yield state.event(item)
                 else:
                     done = item
+    except Exception:  # a learner gets a result, never a traceback; the log gets the cause
+        logger.exception("sandbox live run failed (request %s)", state.request_id)
     finally:
         message = done.message or accumulate(state.events)
         await allowance_hookup.settle(charge, (message or {}).get("usage") or {}, state.events)
@@ -272,9 +273,8 @@ def accumulate(events: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 async def _over_limit(state: _Run) -> ApiError | None:
-    """The simulator's abuse guard: runs per learner per minute (live runs use the allowance)."""
-    if state.mode == "live":
-        return None
+    """The abuse guard on every run, either mode: runs per learner per minute. (Live runs are
+    also charged to the shared allowance, once they pass validation.)"""
     key = RATE_KEY.format(state.user.pk, int(time.time() // 60))
     await cache.aadd(key, 0, timeout=90)
     try:
