@@ -222,6 +222,8 @@ if SANDBOX_MODE not in {"auto", "simulator", "live"}:
     raise ImproperlyConfigured(
         f"SANDBOX_MODE must be auto, simulator or live, not {SANDBOX_MODE!r}"
     )
+if SANDBOX_MODE == "live" and not ANTHROPIC_API_KEY:
+    raise ImproperlyConfigured("SANDBOX_MODE=live needs ANTHROPIC_API_KEY.")
 SANDBOX_MAX_TOKENS = envint("SANDBOX_MAX_TOKENS", 1024)
 SANDBOX_MAX_BODY_BYTES = envint("SANDBOX_MAX_BODY_BYTES", 64 * 1024)
 SANDBOX_RUNS_PER_MINUTE = envint("SANDBOX_RUNS_PER_MINUTE", 30)  # simulator runs: abuse guard

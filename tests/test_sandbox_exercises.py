@@ -155,3 +155,10 @@ def test_the_check_lessons_command_fails_on_a_broken_exercise(lessons_dir, capsy
     with pytest.raises(CommandError):
         call_command("check_lessons")
     assert "does not pass its own check 1" in capsys.readouterr().err
+
+
+def test_check_lessons_says_each_lessons_exercises_pass(capsys) -> None:
+    call_command("check_lessons")
+    out = capsys.readouterr().out
+    count = len(load_catalogue().get("messages-api").exercises)
+    assert f"exercises: {count}, each reference solution passes its own checks" in out

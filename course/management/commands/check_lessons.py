@@ -7,7 +7,10 @@ from course.models_data import ModelDataError, model_data
 
 
 class Command(BaseCommand):
-    help = "Check every lesson: front matter, slugs, quiz answers, headings, links, tutor prompt."
+    help = (
+        "Check every lesson: front matter, slugs, quiz answers, headings, links, exercises "
+        "(each solution run against its checks), tutor prompt."
+    )
 
     def handle(self, *args, **options) -> None:
         catalogue = load_catalogue()
@@ -26,6 +29,11 @@ class Command(BaseCommand):
                 f"{self.style.SUCCESS('ok')}  {lesson.path.name}: lesson {lesson.order}, "
                 f"/lessons/{lesson.slug}/, {words:,} words, {len(lesson.quiz)} quiz questions"
             )
+            if lesson.exercises:
+                self.stdout.write(
+                    f"    exercises: {len(lesson.exercises)}, each reference solution passes "
+                    "its own checks in the simulator"
+                )
             for line in self.tutor_report(lesson):
                 self.stdout.write(f"    {line}")
         self.stdout.write(
