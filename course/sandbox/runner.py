@@ -197,9 +197,9 @@ async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str
         async for item in _live(state):
             yield item
         return
-    outcome = simulator.simulate(
-        state.body, models, simulator.DjangoCacheStore(str(state.user.pk)), state.request_id
-    )
+    store = simulator.DjangoCacheStore(str(state.user.pk))
+    # The store may be Redis: keep its round trips off the event loop.
+    outcome = await sync_to_async(simulator.simulate)(state.body, models, store, state.request_id)
     for item in outcome.events:
         await _pace(item)
         yield state.event(item)
