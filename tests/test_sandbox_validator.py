@@ -152,6 +152,13 @@ BROKEN = [
         "role 'system' is not supported on this model",
     ),
     (
+        "content is not empty",
+        body(messages=[{"role": "user", "content": ""}]),
+        400,
+        "invalid_request_error",
+        "messages.0: all messages must have non-empty content",
+    ),
+    (
         "content blocks have a known type",
         body(messages=[{"role": "user", "content": [{"type": "audio", "data": "..."}]}]),
         400,

@@ -1,8 +1,9 @@
 """The Messages API's request rules (../shared/course/api-facts.md), answered with its own errors.
 
 One copy of the rules: the sandbox checks every request with it before anything runs, and the
-test suite's fake Anthropic server (tests/fake_anthropic.py) validates with it too. Each rule
-returns the error body the API would send; the first broken rule wins, as with the API.
+test fake (tests/fake_anthropic.py) validates with it too. Only what the API refuses is here (it
+accepts, say, a conversation that starts with an assistant turn). Each rule returns the error body
+the API would send; the first broken rule wins.
 Docs: https://platform.claude.com/docs/en/api/messages and https://platform.claude.com/docs/en/api/errors
 """
 
@@ -179,6 +180,12 @@ def message_shape(req: Request) -> ApiError | None:
         content = message["content"]
         if not isinstance(content, str | list):
             return invalid(f"{where}.content: Input should be a valid string or a list of blocks")
+        final_assistant = index == len(req.body["messages"]) - 1 and role == "assistant"
+        if not content and not final_assistant:
+            return invalid(
+                f"{where}: all messages must have non-empty content except for the optional "
+                "final assistant message"
+            )
         if error := _content_blocks(req, content, where, role):
             return error
     return None
