@@ -30,10 +30,3 @@ async def settle(charge: allowance.Charge, usage: dict[str, Any], events: list[d
         e["event"] == "content_block_delta" for e in events
     )
     await sync_to_async(charge.settle)(usage, produced=produced)
-
-
-def remaining(user) -> allowance.Allowance | None:
-    """What the learner has left today (shown beside a live sandbox), None when signed out."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    return allowance.remaining(user)
