@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import anthropic
@@ -268,7 +268,7 @@ def _raw_error(error: Exception) -> RawResult:
     return RawResult(502, None, {"type": "api_connection_error", "message": message, "status": 502})
 
 
-async def raw_messages(body: dict):
+async def raw_messages(body: dict) -> AsyncIterator[tuple[str, dict | RawResult]]:
     """Send a learner's request body as it is; yield ("event", {...}) per SSE event, then
     ("done", RawResult). Streamed runs read the raw events, so `ping` reaches the timeline.
 
