@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from typing import Any
@@ -87,8 +88,6 @@ class Attempt(models.Model):
         summary = summarize(result)
         request = body if isinstance(body, dict) else None
         if request is not None:
-            import json
-
             request = json.loads(redact(json.dumps(request)))
         return cls.objects.create(
             learner=learner,
