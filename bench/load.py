@@ -157,7 +157,7 @@ async def direct(
     timeout: float,
     model: str,
 ) -> None:
-    """One streamed call through messages.stream(), the helper the site's llm.py uses too."""
+    """One streamed call through messages.stream(), as course/claude.py makes it."""
     await start.wait()
     try:
         async with asyncio.timeout(timeout):

@@ -28,6 +28,7 @@ from course.lesson_format import (
     split_front_matter,
 )
 from course.models_data import model_data
+from course.sandbox.exercises import Exercise, lesson_exercises
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,10 @@ class Lesson:
     examples: tuple[Example, ...] = field(default=(), repr=False)  # its code blocks
     facts_checked: dt.date | None = None  # when its facts were last checked against `sources`
     sources: tuple[Source, ...] = ()
+    exercises: tuple[Exercise, ...] = ()  # each one's slot is in `html` where its block stood
+
+    def exercise(self, exercise_id: str) -> Exercise | None:
+        return next((e for e in self.exercises if e.id == exercise_id), None)
 
     @property
     def anchors(self) -> set[str]:
@@ -155,7 +160,7 @@ def parse_lesson(text: str, path: Path) -> Lesson:
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
-    tokens = md.parse(split.body)
+    tokens = first_tokens = md.parse(split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
     examples, example_problems = examples_in(tokens, path, split.body_line)
     problems += placeholder_problems + body_problems + example_problems
@@ -163,6 +168,9 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         raise LessonInvalid(problems)
     source = placeholders.insert_tables(split.body, model_data)
     tokens = md.parse(source)
+    exercises, exercise_problems = lesson_exercises(first_tokens, tokens, path, split.body_line)
+    if exercise_problems:
+        raise LessonInvalid(exercise_problems)
     toc = tuple(
         Heading(int(token.tag[1]), str(token.attrGet("id")), _inline_text(tokens[index + 1]))
         for index, token in enumerate(tokens)
@@ -197,12 +205,13 @@ def parse_lesson(text: str, path: Path) -> Lesson:
         ),
         quiz=quiz,
         source=source.strip() + "\n",
-        html=md.renderer.render(tokens, md.options, {}),
+        html=md.renderer.render(tokens, md.options, {"exercise_slots": True}),
         toc=toc,
         links=tuple(links),
         examples=tuple(examples),
         facts_checked=fm["facts_checked"],
         sources=tuple(Source(s["title"].strip(), s["url"]) for s in fm["sources"]),
+        exercises=exercises,
     )
 
 

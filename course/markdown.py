@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from functools import cache
+from html import escape
 
 import nh3
+import yaml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.anchors import anchors_plugin
 from pygments import highlight
@@ -27,6 +29,23 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     return highlight(code, lexer, _FORMATTER)
 
 
+def exercise_slots_plugin(md: MarkdownIt) -> None:
+    """In a lesson, an ```exercise block becomes the slot the sandbox widget fills."""
+    fence = md.renderer.rules["fence"]
+
+    def exercise_or_fence(renderer, tokens, idx, options, env) -> str:
+        token = tokens[idx]
+        if token.info.strip() != "exercise" or not env.get("exercise_slots"):
+            return fence(tokens, idx, options, env)
+        try:
+            ident = (yaml.safe_load(token.content) or {}).get("id", "")
+        except (yaml.YAMLError, AttributeError):
+            ident = ""
+        return f'<div class="exercise-slot" data-exercise="{escape(str(ident))}"></div>\n'
+
+    md.add_render_rule("fence", exercise_or_fence)
+
+
 def _commonmark() -> MarkdownIt:
     # Raw HTML stays text even in our own lessons: one rule for every Markdown source.
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "linkify": False})
@@ -35,8 +54,10 @@ def _commonmark() -> MarkdownIt:
 
 @cache
 def markdown() -> MarkdownIt:
-    return _commonmark().use(
-        anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#"
+    return (
+        _commonmark()
+        .use(exercise_slots_plugin)
+        .use(anchors_plugin, min_level=2, max_level=3, permalink=True, permalinkSymbol="#")
     )
 
 

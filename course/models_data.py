@@ -52,6 +52,7 @@ class ModelData:
     models: tuple[ModelInfo, ...]
     course_default: str = ""  # the model every lesson example uses
     course_comparison: str = ""  # the one model a lesson may set beside it
+    sandbox_models: tuple[str, ...] = ()  # the models learners may pick in the sandbox
 
     def get(self, model_id: str) -> ModelInfo | None:
         return next((m for m in self.models if m.id == model_id), None)
@@ -106,6 +107,7 @@ def parse_model_data(text: str, path: Path) -> ModelData:
         models=models,
         course_default=str(raw.get("course_default", "")),
         course_comparison=str(raw.get("course_comparison") or ""),
+        sandbox_models=_sandbox_models(raw.get("sandbox_models"), models, path),
     )
     if not isinstance(data.verified, dt.date):
         raise ModelDataError(f"{path}: 'verified' must be a date (YYYY-MM-DD)")
@@ -124,6 +126,20 @@ def parse_model_data(text: str, path: Path) -> ModelData:
             f"{path}: course_comparison must name a model in the file that is not retired"
         )
     return data
+
+
+def _sandbox_models(raw: object, models: tuple[ModelInfo, ...], path: Path) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise ModelDataError(f"{path}: sandbox_models must be a list of model IDs")
+    usable = {m.id for m in models if m.usable}
+    for item in raw:
+        if item not in usable:
+            raise ModelDataError(
+                f"{path}: sandbox_models: {item!r} is not a model in the file that is not retired"
+            )
+    return tuple(raw)
 
 
 _cache: FileCache[ModelData] = FileCache(parse_model_data)

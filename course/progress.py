@@ -66,6 +66,9 @@ class SessionProgress:
     def clear(self) -> None:
         self.session.pop(SESSION_KEY, None)
 
+    def exercises_passed(self, lesson) -> set[str]:
+        return set()  # running the sandbox needs an account, so a visitor has passed none
+
 
 class AccountProgress:
     """Progress of a signed-in learner, kept in the database."""
@@ -96,6 +99,13 @@ class AccountProgress:
             )
         return result
 
+    def exercises_passed(self, lesson) -> set[str]:
+        """Ids of the lesson's current exercises this learner has passed at least once."""
+        from course.sandbox.models import Attempt
+
+        passed = Attempt.objects.passed_ids(self.user).get(lesson.slug, set())
+        return passed & {exercise.id for exercise in lesson.exercises}
+
     def record_answer(self, slug: str, question_key: str, choice: str, correct: bool) -> None:
         QuizAnswer.objects.update_or_create(
             user=self.user,
@@ -109,6 +119,14 @@ def progress_for(request: HttpRequest) -> SessionProgress | AccountProgress:
     if request.user.is_authenticated:
         return AccountProgress(request.user)
     return SessionProgress(request.session)
+
+
+def exercises_passed(request_or_user, lesson) -> set[str]:
+    """The lesson's exercises a learner has passed, from a request or a user."""
+    user = getattr(request_or_user, "user", request_or_user)
+    if not user.is_authenticated:
+        return set()
+    return AccountProgress(user).exercises_passed(lesson)
 
 
 def carry_over(session: SessionBase, user: AbstractBaseUser) -> None:

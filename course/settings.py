@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials.apps.SimpleAppConfig",
     "course",
+    "course.sandbox",
     "tutor",
 ]
 
@@ -150,6 +151,15 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
                 "prefix": f"asgi:{DATABASES['default']['NAME']}",
             },
+        }
+    }
+    # The sandbox's per-learner run lock, rate limit and simulated prompt cache must hold across
+    # processes too; the prefix keeps two sites (or test databases) on one Redis apart.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": str(DATABASES["default"]["NAME"]),
         }
     }
 else:
@@ -269,6 +279,22 @@ TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 15)  # unsaved this long: it
 TUTOR_OFFLINE_DELAY_MS = envint("TUTOR_OFFLINE_DELAY_MS", 12)
 # Conversations last active longer ago are deleted by `manage.py purge_transcripts`.
 TUTOR_RETENTION_DAYS = envint("TUTOR_RETENTION_DAYS", 180)
+
+# The lesson sandbox. SANDBOX_MODE: auto (live when ANTHROPIC_API_KEY is set, else the simulator),
+# simulator or live. Live runs are billed to the course, so they are capped; every cap is "what
+# this site allows", kept apart from what the API itself refuses (course/sandbox/policy.py).
+SANDBOX_MODE = os.environ.get("SANDBOX_MODE", "auto").strip().lower()
+if SANDBOX_MODE not in {"auto", "simulator", "live"}:
+    raise ImproperlyConfigured(
+        f"SANDBOX_MODE must be auto, simulator or live, not {SANDBOX_MODE!r}"
+    )
+if SANDBOX_MODE == "live" and not ANTHROPIC_API_KEY:
+    raise ImproperlyConfigured("SANDBOX_MODE=live needs ANTHROPIC_API_KEY.")
+SANDBOX_MAX_TOKENS = envint("SANDBOX_MAX_TOKENS", 1024)
+SANDBOX_MAX_BODY_BYTES = envint("SANDBOX_MAX_BODY_BYTES", 64 * 1024)
+SANDBOX_RUNS_PER_MINUTE = envint("SANDBOX_RUNS_PER_MINUTE", 30)  # simulator runs: abuse guard
+SANDBOX_SIM_DELAY_MS = envint("SANDBOX_SIM_DELAY_MS", 20)  # simulated time between stream events
+SANDBOX_RUN_SECONDS = envint("SANDBOX_RUN_SECONDS", 120)  # the longest one run may hold its lock
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("course.sandbox.urls")),
     path("", include("tutor.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -14,6 +14,7 @@ from django_htmx.middleware import HtmxDetails
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
 from course.progress import progress_for, quiz_tally
+from course.sandbox import widgets
 from tutor.panel import panel_context
 
 
@@ -21,7 +22,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
+def lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
     lessons = catalogue()
     lesson = lessons.get(slug)
     if lesson is None:
@@ -50,6 +51,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
             "complete": lesson.slug in completed,
             "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
             "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
+            "exercises_passed": len(progress.exercises_passed(lesson)),
         }
         for lesson in lessons
     ]
@@ -64,14 +66,25 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
-def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) -> dict:
+def lesson_context(
+    request: HttpRequest,
+    lessons: Catalogue,
+    lesson: Lesson,
+    *,
+    sandboxes: dict[str, widgets.SandboxState] | None = None,
+) -> dict:
+    """The lesson page; `sandboxes` holds what a sandbox form without JavaScript sent back."""
     progress = progress_for(request)
     answers = progress.answers(lesson.slug)
     previous, following = lessons.neighbours(lesson)
+    html, playground = widgets.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
     request.session.setdefault("visited", True)
     return {
         "lesson": lesson,
+        "lesson_html": html,
+        "playground": playground,
+        "exercises_passed": len(progress.exercises_passed(lesson)),
         "lessons": lessons.lessons,
         "previous": previous,
         "next": following,
@@ -84,13 +97,13 @@ def _lesson_context(request: HttpRequest, lessons: Catalogue, lesson: Lesson) ->
 
 @require_GET
 def lesson_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    lessons, lesson = _lesson_or_404(slug)
-    return render(request, "course/lesson.html", _lesson_context(request, lessons, lesson))
+    lessons, lesson = lesson_or_404(slug)
+    return render(request, "course/lesson.html", lesson_context(request, lessons, lesson))
 
 
 @require_POST
 def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpResponse:
-    lessons, lesson = _lesson_or_404(slug)
+    lessons, lesson = lesson_or_404(slug)
     question = lesson.question(number)
     if question is None:
         raise Http404("This lesson has no such question.")
@@ -106,7 +119,7 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
             return render(
                 request, "course/lesson.html#question", {"lesson": lesson, "item": item}, status=422
             )
-        context = _lesson_context(request, lessons, lesson)
+        context = lesson_context(request, lessons, lesson)
         context["questions"][number - 1] = item
         return render(request, "course/lesson.html", context, status=422)
     progress_for(request).record_answer(slug, question.key, choice, question.is_right(choice))
@@ -120,7 +133,7 @@ def quiz_answer(request: HtmxHttpRequest, slug: str, number: int) -> HttpRespons
 
 @require_POST
 def lesson_complete(request: HtmxHttpRequest, slug: str) -> HttpResponse:
-    _, lesson = _lesson_or_404(slug)
+    _, lesson = lesson_or_404(slug)
     complete = request.POST.get("complete", "1") != "0"
     progress_for(request).set_complete(slug, complete)
     if not request.htmx:

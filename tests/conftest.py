@@ -134,28 +134,30 @@ def fake_anthropic(fake_anthropic_server):
 @pytest.fixture
 def online(settings, monkeypatch, fake_anthropic):
     """The tutor talks to the fake Anthropic server through the real SDK."""
-    from tutor import llm
+    from course import claude
 
     settings.ANTHROPIC_API_KEY = "sk-ant-test-key-never-shown"
     settings.TUTOR_MAX_RETRIES = 0
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake_anthropic.url)
-    llm._clients.clear()
+    claude._clients.clear()
     return fake_anthropic
 
 
 @pytest_asyncio.fixture
 async def tutor_cleanup():
     """Let replies still being written finish inside the test's event loop, then close the client."""
-    from tutor import generation, llm
+    from course import claude
+    from tutor import generation
 
     yield
     for reply in list(generation.running.values()):
         reply.task.cancel()
     await generation.settle()
-    await llm.aclose()
+    await claude.aclose()
 
 
 @pytest.fixture(autouse=True)
 def fast_tutor(settings):
     settings.TUTOR_OFFLINE_DELAY_MS = 0
+    settings.SANDBOX_SIM_DELAY_MS = 0
     settings.TUTOR_COALESCE_MS = 5

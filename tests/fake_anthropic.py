@@ -1,4 +1,8 @@
-"""A loopback fake of Anthropic's Messages API that speaks the real wire format (stdlib only)."""
+"""A loopback fake of Anthropic's Messages API that speaks the real wire format.
+
+It validates request bodies with the product's own rules (course/sandbox/validator.py) against
+lessons/models.yaml, so the site and its tests share one copy of what the API refuses.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +22,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from course.models_data import ModelData, parse_model_data
+from course.sandbox import validator
 from tests.fake_replies import example_of, json_schema, stop_at
 
-NO_SAMPLING_VERSION = "2026-10-21"  # this API version rejects temperature / top_p / top_k
+MODELS_FILE = Path(__file__).resolve().parent.parent / "lessons" / "models.yaml"
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 LOOKBACK = 20  # block boundaries a cache lookup checks, ending at each breakpoint
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
@@ -107,6 +114,15 @@ class _Failure(Exception):
 
 def _invalid(message: str) -> _Failure:
     return _Failure(400, "invalid_request_error", message)
+
+
+_model_data: list[ModelData] = []
+
+
+def _course_models() -> ModelData:
+    if not _model_data:
+        _model_data.append(parse_model_data(MODELS_FILE.read_text(encoding="utf-8"), MODELS_FILE))
+    return _model_data[0]
 
 
 def _blocks(content: Any) -> list[Any]:
@@ -382,16 +398,9 @@ class FakeAnthropic:
             raise _invalid("content-type: must be application/json")
         if body is None:
             raise _invalid("The request body is not valid JSON, or not a JSON object")
-        for field in ("model", "max_tokens", "messages"):
-            if field not in body and (field != "max_tokens" or path == MESSAGES):
-                raise _invalid(f"{field}: Field required")
-        if not isinstance(body["messages"], list):
-            raise _invalid("messages: Input should be a valid list")
-        if path == MESSAGES and (type(body["max_tokens"]) is not int or body["max_tokens"] < 0):
-            raise _invalid("max_tokens: Input should be a non-negative integer")
-        for field in ("temperature", "top_p", "top_k"):
-            if field in body and version == NO_SAMPLING_VERSION:
-                raise _invalid(f"{field}: is not supported in anthropic-version {version}")
+        checked = body if path == MESSAGES else {"max_tokens": 1, **body}  # count_tokens: none
+        if error := validator.validate(checked, _course_models(), version):
+            raise _Failure(error.status, error.type, error.message)
         return body
 
     def _models(self, path: str) -> dict[str, Any]:

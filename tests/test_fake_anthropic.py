@@ -633,3 +633,18 @@ def test_reset_forgets_everything(fake_anthropic: FakeAnthropic) -> None:
         )
     assert usage_of(message)[1:] == (604, 0)
     assert len(fake_anthropic.requests) == 1
+
+
+def test_the_fake_refuses_with_the_sites_own_validator(fake_anthropic: FakeAnthropic) -> None:
+    from course.models_data import model_data
+    from course.sandbox import validator
+
+    block = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
+    body = {"model": MODEL, "max_tokens": 5, "messages": HELLO, "system": [block] * 5}
+    status, _, data = raw_post(fake_anthropic, "/v1/messages", body)
+    expected = validator.validate(body, model_data())
+    assert status == expected.status == 400
+    assert json.loads(data)["error"] == {"type": expected.type, "message": expected.message}
+    unknown = {"model": "claude-haiku-3-5", "max_tokens": 5, "messages": HELLO}
+    status, _, data = raw_post(fake_anthropic, "/v1/messages", unknown)
+    assert status == 404 and json.loads(data)["error"]["type"] == "not_found_error"

@@ -268,3 +268,28 @@ def test_a_lesson_page_with_the_tutor_on_has_the_panel(client, lessons_dir):
     tiny_lesson(lessons_dir)
     client.force_login(make_user())
     assert 'id="tutor"' in client.get("/lessons/tiny/").content.decode()
+
+
+def test_the_preview_lists_each_exercise_with_its_solution_and_starter_results(
+    instructor_client,
+):
+    html = preview_html(instructor_client)
+    lesson = catalogue().get("messages-api")
+    table = html[html.index('class="instructor-exercises"') :]
+    for exercise in lesson.exercises:
+        row = table[table.index(f"<code>{exercise.id}</code>") :].split("</tr>")[0]
+        assert f"<td>{exercise.line}</td>" in row
+        assert "passes</span> passes its" in row
+        assert "Not yet: " in row  # every starter still has something to fix
+
+
+def test_the_preview_shows_a_broken_exercise_with_file_and_line(lessons_dir, instructor_client):
+    from tests.test_sandbox_exercises import EXERCISE
+
+    path = write(lessons_dir / "01-tiny.md", lesson_text() + EXERCISE)
+    assert "passes</span>" in preview_html(instructor_client, "/instructor/lessons/tiny/")
+    path.write_text(lesson_text() + EXERCISE.replace("equals: end_turn", "equals: refusal"))
+    os.utime(path, (path.stat().st_atime, path.stat().st_mtime + 5))
+    html = preview_html(instructor_client, "/instructor/lessons/tiny/")
+    assert "The lesson file has problems" in html
+    assert escape("the solution does not pass its own check 1") in html

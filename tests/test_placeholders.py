@@ -20,7 +20,19 @@ MINIMUM = {{ model.claude-haiku-5-5.min_cache_tokens }}
 ```
 
 ```exercise
-model: {{ model.default.id }}
+id: placeholder-model
+title: The default model
+task: Run it.
+starter: |
+  {"model": "{{ model.default.id }}", "max_tokens": 9, "messages": []}
+solution: |
+  {"model": "{{ model.default.id }}", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]}
+checks:
+  - expect: request.model
+    equals: {{ model.default.id }}
+    message: Use the course's default model.
+hints: [Look at the model., Use the default model.]
+explanation: It ran.
 ```
 """
 
@@ -49,7 +61,8 @@ def test_it_fills_model_fields_in_prose_code_and_exercise_fences(lessons_dir):
     assert 'MODEL = "claude-haiku-5-5"' in lesson.source
     assert 'OTHER = "claude-haiku-4-5"' in lesson.source
     assert "MINIMUM = 512" in lesson.source
-    assert "model: claude-haiku-5-5" in lesson.source
+    assert '"model": "claude-haiku-5-5"' in lesson.exercises[0].starter
+    assert lesson.exercises[0].checks[0].value == "claude-haiku-5-5"
     assert "{{" not in lesson.source
     assert "claude-haiku-5-5" in lesson.html and "{{" not in lesson.html
 

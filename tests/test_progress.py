@@ -98,3 +98,31 @@ def test_logging_in_carries_progress_over_without_overwriting_the_account(client
     assert LessonCompletion.objects.filter(
         user=user, lesson_slug="models-tokens-and-sampling"
     ).exists()
+
+
+@pytest.mark.django_db
+def test_progress_counts_the_lessons_exercises_a_learner_has_passed(rf) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    from course.lessons import load_catalogue
+    from course.progress import exercises_passed
+    from course.sandbox.models import Attempt
+
+    lesson = load_catalogue().get("messages-api")
+    ada, grace = make_user("ada"), make_user("grace")
+    first, second = (exercise.id for exercise in lesson.exercises[:2])
+    for exercise_id, passed in [(first, False), (first, True), (second, False), ("gone", True)]:
+        Attempt.objects.create(
+            learner=ada,
+            lesson_slug=lesson.slug,
+            exercise_id=exercise_id,
+            request_text="{}",
+            mode="simulator",
+            status=200,
+            passed=passed,
+        )
+    request = rf.get("/")
+    request.user = ada
+    assert exercises_passed(request, lesson) == {first}  # an exercise no longer in the lesson: no
+    assert exercises_passed(grace, lesson) == set()
+    assert exercises_passed(AnonymousUser(), lesson) == set()

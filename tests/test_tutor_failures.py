@@ -119,7 +119,7 @@ async def test_client_errors_are_not_retryable(online, status):
 
 
 async def test_a_401_is_logged_loudly_without_the_key(online, caplog):
-    with caplog.at_level(logging.CRITICAL, logger="tutor.llm"):
+    with caplog.at_level(logging.CRITICAL, logger="course.claude"):
         html, reply = await ask_and_finish(online, HttpError(401, "authentication_error"))
     assert "configuration problem" in html and ">Retry</button>" not in html
     assert "check ANTHROPIC_API_KEY" in caplog.text

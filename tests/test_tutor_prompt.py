@@ -10,6 +10,7 @@ from django.core.management import call_command
 from course.lessons import load_catalogue
 from tests.conftest import lesson_text, write
 from tests.tutor_client import ask, connect, learner, until
+from tutor.attempts import lesson_for_tutor
 from tutor.instructor import lesson_report
 from tutor.prompts import system_blocks
 
@@ -82,7 +83,7 @@ def test_the_system_prompt_has_no_learner_time_or_turn_in_it():
     blocks = system_blocks(lesson)
     assert blocks == system_blocks(load_catalogue().get("messages-api"))
     assert [set(b) for b in blocks] == [{"type", "text"}, {"type", "text", "cache_control"}]
-    assert lesson.source in blocks[-1]["text"]
+    assert lesson_for_tutor(lesson) in blocks[-1]["text"]  # the lesson, exercise solutions left out
     assert "Socratic" in blocks[0]["text"]
 
 

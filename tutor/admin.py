@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from course.lessons import catalogue
 from course.models_data import model_data
+from course.sandbox.stats import exercise_summary
 from tutor import review
 from tutor.models import Conversation, Feedback
 
@@ -234,7 +235,9 @@ class ConversationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         today = timezone.localdate()
         start, end, error = _period_from(request.GET, today)
+        lessons = catalogue().lessons
         rows = review.lesson_summary(start, end) if not error else []
+        exercises = [] if error else exercise_summary(*review.period(start, end), lessons)
         for row in rows:
             row["title"] = lesson_title(row["lesson"])
         context = {
@@ -242,6 +245,7 @@ class ConversationAdmin(admin.ModelAdmin):
             "title": "Tutor summary by lesson",
             "opts": self.model._meta,
             "rows": rows,
+            "exercises": exercises,
             "start": start,
             "end": end,
             "error": error,

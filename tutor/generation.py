@@ -17,9 +17,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
-from course import allowance
+from course import allowance, claude
 from course.lessons import Lesson
-from tutor import config, llm, offline
+from tutor import config, offline
+from tutor.attempts import latest_attempt_text
 from tutor.context import build_messages
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.prompts import system_blocks, system_json
@@ -60,7 +61,7 @@ class Generation:
         self.closing = False  # helpers stop on this: a cancel can be swallowed inside a layer call
         self.stop_requested = False
         self.task: asyncio.Task | None = None
-        self.call = llm.Call(model=reply.model, max_tokens=settings.TUTOR_MAX_TOKENS)
+        self.call = claude.Call(model=reply.model, max_tokens=settings.TUTOR_MAX_TOKENS)
 
     async def run(self) -> None:
         self.control = await self.layer.new_channel()
@@ -78,12 +79,12 @@ class Generation:
                 status = (
                     Message.Status.STOPPED if self.stop_requested else Message.Status.INTERRUPTED
                 )
-            elif isinstance(produce.exception(), llm.TutorError):
+            elif isinstance(produce.exception(), claude.TutorError):
                 status, error = Message.Status.FAILED, produce.exception()
             elif produce.exception() is not None:
                 logger.error("tutor reply %s failed", self.reply.pk, exc_info=produce.exception())
                 status = Message.Status.FAILED
-                error = llm.TutorError(
+                error = claude.TutorError(
                     "error", "Something went wrong while writing this reply.", True
                 )
         except asyncio.CancelledError:  # the server is shutting down
@@ -108,7 +109,7 @@ class Generation:
         question = await self._prepare()
         if config.online():
             with self.charge.active():
-                await llm.stream_reply(
+                await claude.stream_reply(
                     model=self.call.model,
                     max_tokens=self.call.max_tokens,
                     system=self.system,
@@ -129,6 +130,10 @@ class Generation:
         history = self.conversation.history_before(self.reply)
         self.system = system_blocks(self.lesson)
         self.messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
+        attempt = latest_attempt_text(self.conversation.user, self.lesson)
+        if attempt and self.messages:
+            # After the last cache breakpoint: the cached prefix stays the same for everyone.
+            self.messages[-1]["content"].append({"type": "text", "text": attempt})
         prompt = PromptVersion.for_text(self.lesson.slug, system_json(self.system))
         Message.objects.filter(pk=self.reply.pk).update(
             prompt=prompt, first_context_id=first, max_tokens=self.call.max_tokens
@@ -195,7 +200,7 @@ class Generation:
         fields = {"updated_at": timezone.now()} | ({"text": text} if text is not None else {})
         Message.objects.filter(pk=self.reply.pk, status=Message.Status.STREAMING).update(**fields)
 
-    async def _finish(self, status: str, error: llm.TutorError | None) -> None:
+    async def _finish(self, status: str, error: claude.TutorError | None) -> None:
         call = self.call
         fields = {
             "text": self.text,

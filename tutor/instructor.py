@@ -12,9 +12,11 @@ from decimal import Decimal
 from asgiref.sync import async_to_sync
 from django.db import DatabaseError
 
-from course.lessons import Lesson
+from course import claude
+from course.lessons import Lesson, catalogue
 from course.models_data import ModelInfo, model_data
-from tutor import config, llm
+from course.sandbox import solutions
+from tutor import config
 from tutor.models import Message
 from tutor.prompt_diff import PromptDiff, prompt_diff
 from tutor.prompts import cache_verdict, prompt_tokens, system_blocks, system_json
@@ -38,10 +40,10 @@ def token_count(lesson: Lesson, model_id: str) -> TokenCount:
     if not config.online():
         return TokenCount(prompt_tokens(lesson), False, "no API key set")
     try:
-        tokens = async_to_sync(llm.count_tokens)(
+        tokens = async_to_sync(claude.count_tokens)(
             model=model_id, system=system_blocks(lesson), messages=COUNT_MESSAGES
         )
-    except llm.TutorError as error:
+    except claude.TutorError as error:
         status = f" (HTTP {error.status} {error.kind})" if error.status else ""
         why = f"the API could not count it: {error.message}{status}"
         return TokenCount(prompt_tokens(lesson), False, why)
@@ -165,6 +167,8 @@ def preview(lesson: Lesson) -> dict:
         "costs": costs,
         "cost_rows": cost_rows(costs, model) if costs else [],
         "change": prompt_change(lesson.slug, blocks),
+        "exercises": [solutions.review(exercise) for exercise in lesson.exercises],
+        "problems": [p for p in catalogue().problems if p.path == lesson.path],
     }
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from course.lessons import Heading, Lesson
+from tutor.attempts import lesson_for_tutor
 
 LABEL = (
     "**Offline tutor** · no API key is set, so instead of Claude you get the passages of this "
@@ -200,7 +201,7 @@ def _browse(lesson: Lesson, question: str) -> str:
 
 
 def answer(lesson: Lesson, question: str, *, limit: int = 2) -> str:
-    index = _index(lesson.title, lesson.source, lesson.toc)
+    index = _index(lesson.title, lesson_for_tutor(lesson, summaries=False), lesson.toc)
     query = list(dict.fromkeys(_terms(question)))
     scored = [(_score(s, query, index), n, s) for n, s in enumerate(index.sections) if s.blocks]
     best = [(score, s) for score, _, s in sorted(scored, key=lambda x: (-x[0], x[1])) if score > 0]

@@ -11,6 +11,7 @@ import math
 
 from course.lessons import Lesson
 from course.models_data import ModelInfo
+from tutor.attempts import lesson_for_tutor
 
 PERSONA = """\
 You are the tutor for one lesson of "Learn the Claude API", a hands-on course for developers on \
@@ -59,7 +60,7 @@ def lesson_block(lesson: Lesson) -> str:
     return (
         f"# Lesson {lesson.order}: {lesson.title}\n\n"
         f"What this lesson is about: {lesson.tutor.focus}\n\n"
-        f"{lesson.source}"
+        f"{lesson_for_tutor(lesson)}"
     )
 
 

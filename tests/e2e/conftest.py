@@ -74,6 +74,12 @@ def tutor_server_env(fake_anthropic_e2e: FakeAnthropic) -> dict[str, str]:
         "ANTHROPIC_BASE_URL": fake_anthropic_e2e.url,
         "TUTOR_BURST_PER_MINUTE": "1000",  # the tests never hit the per-learner limits
         "TUTOR_MESSAGES_PER_DAY": "1000",
+        # The sandbox answers from its simulator here, as on a fresh clone with no key, so the
+        # browser tests show every exercise can be done offline. Its live path is tested
+        # against the fake server in tests/test_sandbox_views.py and test_sandbox_runner.py.
+        "SANDBOX_MODE": "simulator",
+        "SANDBOX_RUNS_PER_MINUTE": "1000",
+        "SANDBOX_SIM_DELAY_MS": "40",  # a stream long enough to press Stop in the middle of
     }
 
 

@@ -10,7 +10,10 @@ from course.placeholders import NO_MODEL_DATA
 
 
 class Command(BaseCommand):
-    help = "Check every lesson: front matter, slugs, quiz answers, headings, links, tutor prompt."
+    help = (
+        "Check every lesson: front matter, slugs, quiz answers, headings, links, exercises "
+        "(each solution run against its checks), tutor prompt."
+    )
     # This command reports the same problems as the system check, once, with more detail.
     requires_system_checks: list[str] = []
 
@@ -47,6 +50,11 @@ class Command(BaseCommand):
                 f"{sum(1 for e in lesson.examples if e.kind)} runnable examples, "
                 f"facts checked {lesson.facts_checked:%Y-%m-%d}"
             )
+            if lesson.exercises:
+                self.stdout.write(
+                    f"    exercises: {len(lesson.exercises)}, each reference solution passes "
+                    "its own checks in the simulator"
+                )
             if data is not None:
                 for line in self.tutor_report(lesson):
                     self.stdout.write(f"    {line}")

@@ -1,4 +1,4 @@
-"""The only code that calls Claude: one streamed Messages API request per tutor reply.
+"""The only code that calls Claude (tutor and sandbox): the one seam for the SDK.
 
 Docs: https://platform.claude.com/docs/en/build-with-claude/streaming and
 https://platform.claude.com/docs/en/api/errors
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import anthropic
@@ -235,3 +236,71 @@ async def count_tokens(*, model: str, system: list[dict], messages: list[dict]) 
                 model=model, system=system, messages=messages
             )
     return counted.input_tokens
+
+
+@dataclass
+class RawResult:
+    """The end of one raw Messages API call the sandbox made for a learner."""
+
+    status: int
+    message: dict | None  # the response body (non-streamed) or None
+    error: dict | None  # the API's error object plus "status" (and "retry_after"), or None
+    request_id: str = ""
+
+
+def _raw_error(error: Exception) -> RawResult:
+    if isinstance(error, anthropic.APIStatusError):
+        body = error.body if isinstance(error.body, dict) else {}
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        found = {
+            "type": (inner or {}).get("type") or getattr(error, "type", None) or "api_error",
+            "message": (inner or {}).get("message") or str(error),
+            "status": error.status_code,
+        }
+        wait = _retry_after(error.response.headers)
+        if wait is not None:
+            found["retry_after"] = wait
+        return RawResult(error.status_code, None, found, error.request_id or "")
+    if isinstance(error, anthropic.APITimeoutError | httpx2.TimeoutException):
+        message = "Claude took too long to answer."
+    else:
+        message = "The connection to Claude failed before the reply finished."
+    return RawResult(502, None, {"type": "api_connection_error", "message": message, "status": 502})
+
+
+async def raw_messages(body: dict) -> AsyncIterator[tuple[str, dict | RawResult]]:
+    """Send a learner's request body as it is; yield ("event", {...}) per SSE event, then
+    ("done", RawResult). Streamed runs read the raw events, so `ping` reaches the timeline.
+
+    Docs: https://platform.claude.com/docs/en/api/messages
+    """
+    extra = dict(body)
+    required = {name: extra.pop(name) for name in ("model", "max_tokens", "messages")}
+    streamed = extra.pop("stream", False) is True
+    try:
+        if not streamed:
+            raw = await client().messages.with_raw_response.create(**required, extra_body=extra)
+            message = json.loads(raw.http_response.content)
+            yield (
+                "done",
+                RawResult(raw.http_response.status_code, message, None, raw.request_id or ""),
+            )
+            return
+        async with client().messages.with_streaming_response.create(
+            **required, stream=True, extra_body=extra
+        ) as response:
+            request_id = response.headers.get("request-id", "")
+            name = ""
+            async for line in response.iter_lines():
+                if line.startswith("event:"):
+                    name = line.removeprefix("event:").strip()
+                elif line.startswith("data:"):
+                    data = json.loads(line.removeprefix("data:").strip())
+                    yield "event", {"event": name or data.get("type", ""), "data": data}
+                    if data.get("type") == "error":
+                        error = {**data.get("error", {}), "status": 200}
+                        yield "done", RawResult(200, None, error, request_id)
+                        return
+            yield "done", RawResult(200, None, None, request_id)
+    except (anthropic.APIError, httpx2.TransportError) as error:
+        yield "done", _raw_error(error)

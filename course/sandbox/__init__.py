@@ -1,0 +1,1 @@
+"""The Messages API sandbox: exercises in lessons, request rules, simulator, grader, attempts."""

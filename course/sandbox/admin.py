@@ -1,0 +1,41 @@
+"""Sandbox attempts in the admin: read-only, for instructors to see how exercises go."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from course.sandbox.models import Attempt
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "learner",
+        "lesson_slug",
+        "exercise_label",
+        "mode",
+        "status",
+        "passed",
+        "total_ms",
+    ]
+    list_filter = ["lesson_slug", "mode", "passed", "status"]
+    search_fields = ["learner__username", "exercise_id", "request_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["learner"]
+
+    @admin.display(description="Exercise", ordering="exercise_id")
+    def exercise_label(self, attempt: Attempt) -> str:
+        return attempt.exercise_id or "(playground)"
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a record of what happened: never edited
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

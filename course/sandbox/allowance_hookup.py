@@ -1,0 +1,32 @@
+"""Where live sandbox runs meet the allowance the tutor shares (course/allowance.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from course import allowance
+from course.sandbox.policy import refused
+from course.sandbox.validator import ApiError
+
+SOURCE = "sandbox"
+
+
+async def reserve(user) -> allowance.Charge | ApiError:
+    """A charge for one live run, or the 429 that says why the learner must wait."""
+    try:
+        return await sync_to_async(allowance.reserve)(user, SOURCE)
+    except allowance.Refused as refusal:
+        error = refused(refusal.message, 429, "rate_limit_error")
+        if refusal.retry_after:
+            error.headers["retry-after"] = str(round(refusal.retry_after))
+        return error
+
+
+async def settle(charge: allowance.Charge, usage: dict[str, Any], events: list[dict]) -> None:
+    """Record what the run used; a run that produced nothing gives the day's question back."""
+    produced = bool(usage.get("output_tokens")) or any(
+        e["event"] == "content_block_delta" for e in events
+    )
+    await sync_to_async(charge.settle)(usage, produced=produced)

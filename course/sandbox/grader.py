@@ -1,0 +1,144 @@
+"""Grade a run: declarative JMESPath checks over {request, response, error, events}, never eval."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from jmespath.parser import ParsedResult
+
+OPERATORS = (
+    "equals",
+    "not_equals",
+    "at_least",
+    "at_most",
+    "above",
+    "below",
+    "exists",
+    "contains",
+    "matches",
+    "one_of",
+)
+NUMERIC = {"at_least", "at_most", "above", "below"}
+
+
+class CheckInvalid(ValueError):
+    """A check an instructor wrote that cannot be evaluated; the message says why."""
+
+
+@dataclass(frozen=True)
+class Check:
+    expect: str  # a JMESPath expression
+    operator: str
+    value: Any
+    message: str  # the sentence a learner sees when this check fails
+    compiled: ParsedResult
+
+    def passes(self, data: dict[str, Any]) -> bool:
+        return _apply(self.operator, self.compiled.search(data), self.value)
+
+
+def compile_check(raw: Any) -> Check:
+    """Build a Check from its YAML mapping; raise CheckInvalid with a clear reason."""
+    if not isinstance(raw, dict):
+        raise CheckInvalid("a check must be a mapping with expect, one operator and message")
+    expect, message = raw.get("expect"), raw.get("message")
+    if not isinstance(expect, str) or not expect.strip():
+        raise CheckInvalid("a check needs 'expect': a JMESPath expression")
+    if not isinstance(message, str) or not message.strip():
+        raise CheckInvalid(f"check {expect!r} needs 'message': the sentence a learner sees")
+    operators = [key for key in raw if key in OPERATORS]
+    unknown = sorted(set(raw) - {"expect", "message", *OPERATORS})
+    if unknown:
+        raise CheckInvalid(
+            f"check {expect!r}: unknown key {unknown[0]!r} (operators: {', '.join(OPERATORS)})"
+        )
+    if len(operators) != 1:
+        raise CheckInvalid(
+            f"check {expect!r} needs exactly one operator ({', '.join(OPERATORS)}), "
+            f"found {len(operators)}"
+        )
+    operator = operators[0]
+    value = raw[operator]
+    _check_value(expect, operator, value)
+    try:
+        compiled = jmespath.compile(expect)
+    except JMESPathError as error:
+        reason = str(error).splitlines()[0]
+        raise CheckInvalid(
+            f"check {expect!r} is not a valid JMESPath expression: {reason}"
+        ) from None
+    return Check(expect.strip(), operator, value, message.strip(), compiled)
+
+
+def _check_value(expect: str, operator: str, value: Any) -> None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if operator in NUMERIC and not is_number:
+        raise CheckInvalid(f"check {expect!r}: {operator} needs a number, not {value!r}")
+    if operator == "exists" and not isinstance(value, bool):
+        raise CheckInvalid(f"check {expect!r}: exists takes true or false")
+    if operator == "one_of" and not (isinstance(value, list) and value):
+        raise CheckInvalid(f"check {expect!r}: one_of takes a non-empty list")
+    if operator == "matches":
+        if not isinstance(value, str):
+            raise CheckInvalid(f"check {expect!r}: matches takes a regular expression string")
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise CheckInvalid(f"check {expect!r}: bad regular expression: {error}") from None
+
+
+def _apply(operator: str, found: Any, value: Any) -> bool:
+    if operator == "exists":
+        return (found is not None) is value
+    if operator == "equals":
+        return _same(found, value)
+    if operator == "not_equals":
+        return not _same(found, value)
+    if operator == "one_of":
+        return any(_same(found, item) for item in value)
+    if operator in NUMERIC:
+        if not isinstance(found, int | float) or isinstance(found, bool):
+            return False
+        return {
+            "at_least": found >= value,
+            "at_most": found <= value,
+            "above": found > value,
+            "below": found < value,
+        }[operator]
+    if operator == "contains":
+        if isinstance(found, str):
+            return isinstance(value, str) and value in found
+        return isinstance(found, list) and any(_same(item, value) for item in found)
+    if operator == "matches":
+        return isinstance(found, str) and re.search(value, found) is not None
+    raise CheckInvalid(f"unknown operator {operator!r}")
+
+
+def _same(found: Any, value: Any) -> bool:
+    # YAML reads `equals: true` as a bool and `equals: 1` as an int: never let True == 1 pass.
+    if isinstance(found, bool) or isinstance(value, bool):
+        return found is value
+    return found == value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+    failed_check: int | None  # index of the first failing check
+
+
+def grade(checks: tuple[Check, ...], data: dict[str, Any]) -> Verdict:
+    """Evaluate the checks in order; the first one that fails decides the message."""
+    for index, check in enumerate(checks):
+        try:
+            ok = check.passes(data)
+        except JMESPathError:  # a runtime type error in a function, e.g. length(null)
+            ok = False
+        if not ok:
+            return Verdict(False, check.message, index)
+    return Verdict(True, "Passed", None)

@@ -1,0 +1,127 @@
+"""Attempts: every sandbox run a learner makes, what it sent and got back, and the verdict."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+KEY_RE = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """Strip API keys: the site's own, and anything shaped like one a learner pasted."""
+    key = getattr(settings, "ANTHROPIC_API_KEY", "")
+    if key:
+        text = text.replace(key, REDACTED)
+    return KEY_RE.sub(REDACTED, text)
+
+
+class AttemptQuerySet(models.QuerySet):
+    def of(self, user) -> AttemptQuerySet:
+        return self.filter(learner=user) if user.is_authenticated else self.none()
+
+    def passed_ids(self, user) -> dict[str, set[str]]:
+        """Exercise ids each lesson's learner has passed, by lesson slug."""
+        passed: dict[str, set[str]] = defaultdict(set)
+        rows = self.of(user).filter(passed=True).exclude(exercise_id="")
+        for slug, exercise_id in rows.values_list("lesson_slug", "exercise_id").distinct():
+            passed[slug].add(exercise_id)
+        return dict(passed)
+
+    def failures_before_pass(self, user, lesson_slug: str, exercise_id: str) -> int:
+        return (
+            self.of(user)
+            .filter(lesson_slug=lesson_slug, exercise_id=exercise_id, passed=False)
+            .count()
+        )
+
+
+class Attempt(models.Model):
+    """One run. The request is stored as the learner wrote it, with any API key redacted."""
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandbox_attempts"
+    )
+    lesson_slug = models.SlugField(max_length=100)
+    exercise_id = models.CharField(max_length=100, blank=True, help_text="Empty: the playground.")
+    request_text = models.TextField(help_text="The body as the learner wrote it.")
+    request = models.JSONField(null=True, blank=True, help_text="The parsed body, if it parsed.")
+    mode = models.CharField(max_length=10)  # simulator | live
+    status = models.PositiveSmallIntegerField()
+    result = models.JSONField(default=dict, help_text="Summary: stop reason, text, or the error.")
+    usage = models.JSONField(default=dict)
+    request_id = models.CharField(max_length=64, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(default=0)
+    passed = models.BooleanField(null=True, help_text="Empty when there was nothing to grade.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AttemptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["learner", "lesson_slug", "exercise_id"])]
+
+    def __str__(self) -> str:
+        where = self.exercise_id or "playground"
+        return f"{self.learner} · {self.lesson_slug}/{where} · {self.status}"
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        learner,
+        lesson_slug: str,
+        exercise_id: str,
+        body_text: str,
+        body: Any,
+        result: dict[str, Any],
+        passed: bool | None,
+    ) -> Attempt:
+        """Save a run from the runner's result dict, keys redacted and the text kept short."""
+        summary = summarize(result)
+        request = body if isinstance(body, dict) else None
+        if request is not None:
+            request = json.loads(redact(json.dumps(request)))
+        return cls.objects.create(
+            learner=learner,
+            lesson_slug=lesson_slug,
+            exercise_id=exercise_id,
+            request_text=redact(body_text),
+            request=request,
+            mode=result["mode"],
+            status=result["status"],
+            result=summary,
+            usage=result.get("usage") or {},
+            request_id=result.get("request_id", ""),
+            ttft_ms=result.get("ttft_ms"),
+            total_ms=result.get("total_ms") or 0,
+            passed=passed,
+        )
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """What an attempt keeps of a result: enough for the tutor and the admin, not every event."""
+    response, error = result.get("response"), result.get("error")
+    summary: dict[str, Any] = {}
+    if error:
+        summary["error"] = {k: error[k] for k in ("type", "message", "status") if k in error}
+    if response:
+        text = "".join(
+            b.get("text", "") for b in response.get("content", []) if b.get("type") == "text"
+        )
+        summary.update(
+            stop_reason=response.get("stop_reason"),
+            stop_sequence=response.get("stop_sequence"),
+            text=redact(text[:2000]),
+        )
+    verdict = result.get("verdict")
+    if verdict:
+        summary["verdict"] = {"passed": verdict["passed"], "message": verdict["message"]}
+    return summary

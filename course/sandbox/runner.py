@@ -1,0 +1,328 @@
+"""Run one sandbox request: parse, validate, apply the site's limits, answer, grade, record."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+
+from course import claude
+from course.models_data import ModelData, ModelDataError, model_data
+from course.sandbox import allowance_hookup, faults, grader, policy, simulator, validator
+from course.sandbox.exercises import Exercise
+from course.sandbox.models import Attempt
+from course.sandbox.validator import ApiError
+
+logger = logging.getLogger(__name__)
+LOCK_KEY = "sandbox-running:{}"
+RATE_KEY = "sandbox-runs:{}:{}"
+
+
+def mode() -> str:
+    """ "live" when runs go to Claude, else "simulator"."""
+    if settings.SANDBOX_MODE == "auto":
+        return "live" if settings.ANTHROPIC_API_KEY else "simulator"
+    return settings.SANDBOX_MODE
+
+
+def allowed_models() -> list[dict[str, str]]:
+    """The models the picker offers (id and name), the default first."""
+    data = model_data()
+    ids = policy.allowed_models(data)
+    default = data.tutor_default if data.tutor_default in ids else ids[0]
+    ordered = [default, *(i for i in ids if i != default)]
+    return [{"id": i, "name": data.get(i).name} for i in ordered]
+
+
+class _Run:
+    """The state of one run, and the one result dict it ends with."""
+
+    def __init__(self, user, lesson, exercise: Exercise | None, body_text: str) -> None:
+        self.user, self.lesson, self.exercise, self.body_text = user, lesson, exercise, body_text
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+        self.body: Any = None
+        self.mode = mode()
+        self.request_id = simulator.new_id("req_")
+        self.events: list[dict[str, Any]] = []
+
+    def ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        if self.first_token is None and event["event"] == "content_block_delta":
+            self.first_token = time.monotonic()
+        self.events.append(event)
+        return {"kind": "event", "event": event["event"], "data": event["data"], "ms": self.ms()}
+
+    def result(
+        self, status: int, *, response: dict | None = None, error: dict | None = None
+    ) -> dict[str, Any]:
+        usage = (response or {}).get("usage") or {}
+        ttft = None
+        if self.first_token is not None:
+            ttft = round((self.first_token - self.started) * 1000)
+        elif response is not None and not self.events:
+            ttft = self.ms()  # not streamed: the first token arrives with the whole reply
+        return {
+            "kind": "result",
+            "status": status,
+            "response": response,
+            "error": error,
+            "request_id": self.request_id,
+            "usage": usage,
+            "cache": cache_verdict(usage),
+            "cost": cost(usage, self.body),
+            "ttft_ms": ttft,
+            "total_ms": self.ms(),
+            "mode": self.mode,
+            "verdict": None,
+            "attempt_id": None,
+        }
+
+    def refusal(self, error: ApiError) -> dict[str, Any]:
+        return self.result(error.status, error=error.as_error())
+
+
+def cache_verdict(usage: dict[str, Any]) -> str:
+    """ "write", "read", "read+write" or "none", from the usage the API reported."""
+    wrote = (usage.get("cache_creation_input_tokens") or 0) > 0
+    read = (usage.get("cache_read_input_tokens") or 0) > 0
+    return {(True, True): "read+write", (True, False): "write", (False, True): "read"}.get(
+        (wrote, read), "none"
+    )
+
+
+def cost(usage: dict[str, Any], body: Any) -> str:
+    """What the usage costs (or would cost) at the prices in lessons/models.yaml, in dollars."""
+    if not usage or not isinstance(body, dict):
+        return "$0"
+    try:
+        info = model_data().get(body.get("model"))
+    except ModelDataError:
+        info = None
+    if info is None:
+        return "$0"
+    created = usage.get("cache_creation") or {}
+    one_hour = created.get("ephemeral_1h_input_tokens") or 0
+    five_min = (usage.get("cache_creation_input_tokens") or 0) - one_hour
+    dollars = (
+        info.input * (usage.get("input_tokens") or 0)
+        + info.cache_write_5m * five_min
+        + info.cache_write_1h * one_hour
+        + info.cache_read * (usage.get("cache_read_input_tokens") or 0)
+        + info.output * (usage.get("output_tokens") or 0)
+    ) / Decimal(1_000_000)
+    return f"${dollars:.6f}".rstrip("0").rstrip(".") if dollars else "$0"
+
+
+def parse_body(text: str) -> tuple[Any, ApiError | None]:
+    """The learner's JSON, or the error naming the line and column where it breaks."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        return None, policy.refused(
+            f"The request body is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno}."
+        )
+
+
+async def run(
+    *,
+    user,
+    lesson,
+    exercise: Exercise | None,
+    body_text: str,
+    model: str | None = None,
+    fault: str | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Run one request; yield its SSE events as they arrive, then exactly one result dict.
+
+    Every refusal (bad JSON, too big, unknown model, over budget, a run already going) is a
+    result with the error, never an exception. `model` fills in a body that names none.
+    """
+    state = _Run(user, lesson, exercise, body_text)
+    if not getattr(user, "is_authenticated", False):
+        yield state.refusal(
+            policy.refused("Sign in to run requests in the sandbox.", 401, "authentication_error")
+        )
+        return
+    if error := policy.body_too_large(len(body_text.encode())) or await _over_limit(state):
+        yield state.refusal(error)  # not recorded: storing it is what the limits prevent
+        return
+    state.body, error = parse_body(body_text)
+    if error is None and isinstance(state.body, dict) and model and "model" not in state.body:
+        state.body["model"] = model
+    if error is None and fault not in (None, "", *faults.FAULTS):
+        error = policy.refused(f"Unknown fault {fault!r}.")
+    if error is not None:
+        yield await _finish(state, state.refusal(error))
+        return
+    lock = LOCK_KEY.format(user.pk)
+    if not await cache.aadd(lock, 1, timeout=settings.SANDBOX_RUN_SECONDS):
+        conflict = policy.refused(
+            "Another of your runs is still going: wait for it to finish, then run again.",
+            409,
+            "conflict_error",
+        )
+        yield state.refusal(conflict)  # not recorded: it never ran
+        return
+    try:
+        async for item in _checked_run(state, fault or None):
+            yield item
+    finally:
+        await cache.adelete(lock)
+
+
+async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str, Any]]:
+    models = await sync_to_async(model_data)()
+    error = validator.validate(state.body, models) or policy.check(state.body, models)
+    if error is not None:
+        yield await _finish(state, state.refusal(error))
+        return
+    streamed = state.body.get("stream") is True
+    if fault:
+        async for item in _faulty(state, models, fault, streamed):
+            yield item
+        return
+    if state.mode == "live":
+        async for item in _live(state):
+            yield item
+        return
+    store = simulator.DjangoCacheStore(str(state.user.pk))
+    # The store may be Redis: keep its round trips off the event loop.
+    outcome = await sync_to_async(simulator.simulate)(state.body, models, store, state.request_id)
+    for item in outcome.events:
+        await _pace(item)
+        yield state.event(item)
+    yield await _finish(state, state.result(200, response=outcome.response))
+
+
+async def _pace(event: dict[str, Any]) -> None:
+    """Let the simulator's stream take a little time, so its timeline reads like the API's."""
+    delay = settings.SANDBOX_SIM_DELAY_MS / 1000
+    if delay:
+        await asyncio.sleep(delay * (6 if event["event"] == "ping" else 1))
+
+
+async def _faulty(
+    state: _Run, models: ModelData, fault: str, streamed: bool
+) -> AsyncIterator[dict[str, Any]]:
+    if (error := faults.http_error(fault, streamed)) is not None:
+        yield await _finish(state, state.refusal(error))
+        return
+    outcome = simulator.simulate(state.body, models, simulator.MemoryStore(), state.request_id)
+    events, stream_error = faults.interrupt(outcome)
+    for item in events:
+        await _pace(item)
+        yield state.event(item)
+    yield await _finish(state, state.result(200, error=stream_error))
+
+
+async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
+    charge = await allowance_hookup.reserve(state.user)
+    if isinstance(charge, ApiError):
+        yield await _finish(state, state.refusal(charge))
+        return
+    failed = {"type": "api_error", "message": "The run failed on the site's side.", "status": 502}
+    done = claude.RawResult(502, None, failed)
+    try:
+        with charge.active():  # every upstream attempt, the SDK's retries too, counts
+            async for kind, item in claude.raw_messages(state.body):
+                if kind == "event":
+                    yield state.event(item)
+                else:
+                    done = item
+    except Exception:  # a learner gets a result, never a traceback; the log gets the cause
+        logger.exception("sandbox live run failed (request %s)", state.request_id)
+    finally:
+        message = done.message or accumulate(state.events)
+        await allowance_hookup.settle(charge, (message or {}).get("usage") or {}, state.events)
+    state.request_id = done.request_id or state.request_id
+    if done.error is not None:
+        yield await _finish(state, state.result(done.status, error=done.error))
+        return
+    yield await _finish(state, state.result(200, response=message))
+
+
+def accumulate(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Build the final message from a stream's events, as the SDK's helpers do."""
+    message: dict[str, Any] | None = None
+    for event in events:
+        data = event["data"]
+        if data["type"] == "message_start":
+            message = {**data["message"], "content": []}
+        elif message is None:
+            continue
+        elif data["type"] == "content_block_start":
+            message["content"].append(dict(data["content_block"]))
+        elif data["type"] == "content_block_delta" and data["delta"].get("type") == "text_delta":
+            message["content"][data["index"]]["text"] += data["delta"]["text"]
+        elif data["type"] == "message_delta":
+            message.update(data["delta"])
+            message["usage"] = {**message.get("usage", {}), **data.get("usage", {})}
+    return message
+
+
+async def _over_limit(state: _Run) -> ApiError | None:
+    """The abuse guard on every run, either mode: runs per learner per minute. (Live runs are
+    also charged to the shared allowance, once they pass validation.)"""
+    key = RATE_KEY.format(state.user.pk, int(time.time() // 60))
+    await cache.aadd(key, 0, timeout=90)
+    try:
+        count = await cache.aincr(key)
+    except ValueError:  # expired between the two calls
+        count = 1
+    if count > settings.SANDBOX_RUNS_PER_MINUTE:
+        return policy.refused(
+            f"You have made {settings.SANDBOX_RUNS_PER_MINUTE} runs this minute; wait a moment "
+            "and run again.",
+            429,
+            "rate_limit_error",
+        )
+    return None
+
+
+async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
+    """Grade the run if it belongs to an exercise, and record it as an attempt."""
+    passed = None
+    if state.exercise is not None:
+        data = {
+            "request": state.body if isinstance(state.body, dict) else None,
+            "response": result["response"],
+            "error": result["error"],
+            "events": state.events,
+        }
+        verdict = grader.grade(state.exercise.checks, data)
+        passed = verdict.passed
+        failures = await Attempt.objects.filter(
+            learner=state.user,
+            lesson_slug=state.lesson.slug,
+            exercise_id=state.exercise.id,
+            passed=False,
+        ).acount()
+        result["verdict"] = {
+            "passed": verdict.passed,
+            "message": verdict.message,
+            "hint": None if verdict.passed else state.exercise.hint(failures),
+            "explanation_html": state.exercise.explanation_html if verdict.passed else "",
+        }
+    attempt = await sync_to_async(Attempt.record)(
+        learner=state.user,
+        lesson_slug=state.lesson.slug,
+        exercise_id=state.exercise.id if state.exercise else "",
+        body_text=state.body_text,
+        body=state.body,
+        result=result,
+        passed=passed,
+    )
+    result["attempt_id"] = attempt.pk
+    return result

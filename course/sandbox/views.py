@@ -1,0 +1,143 @@
+"""The sandbox's endpoints: run a request (streamed as NDJSON, or a plain form POST), get code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from course.lessons import Lesson
+from course.sandbox import codegen, runner, widgets
+from course.sandbox.exercises import FAULTS, Exercise
+from course.views import lesson_context, lesson_or_404
+
+NDJSON = "application/x-ndjson"
+SIGN_IN = "Sign in to run requests. Your draft stays in the editor."
+
+
+def _exercise_or_404(lesson: Lesson, exercise_id: str) -> Exercise | None:
+    if not exercise_id:
+        return None  # the free-form sandbox at the end of the lesson
+    exercise = next((e for e in lesson.exercises if e.id == exercise_id), None)
+    if exercise is None:
+        raise Http404("This lesson has no such exercise.")
+    return exercise
+
+
+def _fault(request: HttpRequest) -> str | None:
+    fault = request.POST.get("fault", "")
+    return fault if fault in FAULTS else None
+
+
+def _run(request: HttpRequest, lesson: Lesson, exercise: Exercise | None, user) -> AsyncIterator:
+    return runner.run(
+        user=user,
+        lesson=lesson,
+        exercise=exercise,
+        body_text=request.POST.get("body", ""),
+        model=request.POST.get("model") or None,
+        fault=_fault(request),
+    )
+
+
+async def _ndjson(
+    request: HttpRequest, lesson: Lesson, items: AsyncIterator[dict]
+) -> AsyncIterator[str]:
+    # Each line carries the data and its HTML, rendered once here from the widget's partials.
+    async for item in items:
+        if item["kind"] == "event":
+            extra = {"html": widgets.render_event(item)}
+        else:
+            extra = {"html": widgets.render_result(item)}
+            if (item.get("verdict") or {}).get("passed"):
+                extra["score_html"] = await sync_to_async(widgets.render_score)(request, lesson)
+            if item.get("mode") == "live":
+                extra["allowance_html"] = await sync_to_async(widgets.render_allowance)(request)
+        yield json.dumps(item | extra, default=str) + "\n"
+
+
+@require_POST
+async def sandbox_stream(request: HttpRequest, slug: str) -> HttpResponse:
+    user = await request.auser()
+    _, lesson = lesson_or_404(slug)
+    if not user.is_authenticated:
+        login = f"{reverse('login')}?next={reverse('lesson', args=[slug])}"
+        error = {"type": "permission_error", "message": SIGN_IN, "login_url": login}
+        return JsonResponse({"kind": "refused", "error": error}, status=403)
+    exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
+    response = StreamingHttpResponse(
+        _ndjson(request, lesson, _run(request, lesson, exercise, user)), content_type=NDJSON
+    )
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"  # let a proxy pass each line on as it comes
+    return response
+
+
+async def _collect(items: AsyncIterator[dict]) -> list[dict]:
+    return [item async for item in items]
+
+
+def _state(request: HttpRequest, exercise: Exercise | None) -> widgets.SandboxState:
+    try:
+        hints_shown = max(int(request.POST.get("hints_shown", "0")), 0)
+    except ValueError:
+        hints_shown = 0
+    return widgets.SandboxState(
+        body=request.POST.get("body", ""),
+        model=request.POST.get("model", ""),
+        fault=_fault(request) or "",
+        hints_shown=min(hints_shown, len(exercise.hints) if exercise else 0),
+    )
+
+
+def _code(body_text: str) -> dict:
+    try:
+        body = json.loads(body_text)
+    except ValueError as error:
+        return {"error": widgets.json_error_message(error)}
+    if not isinstance(body, dict):
+        return {"error": "The request body must be a JSON object: { ... }."}
+    snippets = codegen.snippets(body)
+    return {
+        "python_html": widgets.highlight(snippets.python, "python"),
+        "curl_html": widgets.highlight(snippets.curl, "bash"),
+    }
+
+
+@require_POST
+def sandbox_run(request: HttpRequest, slug: str) -> HttpResponse:
+    """The sandbox without JavaScript: every button posts here and gets the lesson page back."""
+    lessons, lesson = lesson_or_404(slug)
+    exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
+    state = _state(request, exercise)
+    action = request.POST.get("action", "run")
+    status = 200
+    if action == "reset":
+        state.body, state.hints_shown = widgets.starter(exercise), 0
+    elif action == "hint" and exercise:
+        state.hints_shown = min(state.hints_shown + 1, len(exercise.hints))
+    elif action == "code":
+        state.code = _code(state.body)
+    elif not request.user.is_authenticated:
+        state.notice, state.signin_needed, status = SIGN_IN, True, 403
+    else:
+        items = async_to_sync(_collect)(_run(request, lesson, exercise, request.user))
+        state.events = [item for item in items if item["kind"] == "event"]
+        state.result = items[-1]
+    states = {exercise.id if exercise else "": state}
+    context = lesson_context(request, lessons, lesson, sandboxes=states)
+    return render(request, "course/lesson.html", context, status=status)
+
+
+@require_POST
+def sandbox_code(request: HttpRequest, slug: str) -> HttpResponse:
+    """ "Get code" with htmx: the code region of one sandbox."""
+    lesson_or_404(slug)
+    return render(
+        request, f"{widgets.TEMPLATE}#code", {"code": _code(request.POST.get("body", ""))}
+    )

@@ -1,0 +1,275 @@
+"""Every lesson exercise can be completed offline: its solution passes, its starter does not."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache as django_cache
+
+from course.lessons import Lesson, load_catalogue
+from course.models_data import model_data
+from course.sandbox import grader, runner, simulator
+from course.sandbox.exercises import Exercise
+from course.sandbox.models import Attempt
+from course.sandbox.solutions import grading_data, solution_problem
+from tests.conftest import make_user
+
+EXERCISE_ID_RE = re.compile(r"^```exercise\nid: ([a-z0-9-]+)$", re.M)
+
+
+def exercise_ids() -> list[tuple[str, str]]:
+    """(lesson file, exercise id) read straight from the Markdown, so a broken lesson still shows."""
+    return [
+        (path.name, ident)
+        for path in sorted(Path(settings.BASE_DIR, "lessons").glob("[0-9][0-9]-*.md"))
+        for ident in EXERCISE_ID_RE.findall(path.read_text(encoding="utf-8"))
+    ]
+
+
+@cache
+def lesson_in(filename: str) -> Lesson:
+    # Parsing a lesson runs every solution through the simulator: do it once per file.
+    course = load_catalogue()
+    assert course.problems == (), "\n".join(map(str, course.problems))
+    return next(lesson for lesson in course.lessons if lesson.path.name == filename)
+
+
+def exercise(filename: str, ident: str) -> Exercise:
+    found = lesson_in(filename).exercise(ident)
+    assert found is not None, f"{filename} has no exercise {ident!r}"
+    return found
+
+
+def runs(exercise: Exercise, body: dict | str, times: int = 2) -> list[grader.Verdict]:
+    """Grade `body` run `times` times in a row on one fresh simulator cache, fault included."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    store = simulator.MemoryStore()
+    return [
+        grader.grade(exercise.checks, grading_data(exercise, text, store)) for _ in range(times)
+    ]
+
+
+def data(exercise: Exercise, body: dict) -> dict:
+    return grading_data(exercise, json.dumps(body), simulator.MemoryStore())
+
+
+def solution(filename: str, ident: str) -> tuple[Exercise, dict]:
+    found = exercise(filename, ident)
+    return found, json.loads(found.solution)
+
+
+CASES = exercise_ids()
+
+
+def test_every_lesson_has_at_least_three_exercises():
+    per_lesson = {name: sum(1 for n, _ in CASES if n == name) for name, _ in CASES}
+    assert len(per_lesson) == 4 and min(per_lesson.values()) >= 3, per_lesson
+    for lesson in load_catalogue().lessons:
+        assert len(lesson.exercises) == per_lesson[lesson.path.name]
+        for item in lesson.exercises:
+            assert f'data-exercise="{item.id}"' in lesson.html
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_the_reference_solution_passes_its_own_checks(filename, ident):
+    assert solution_problem(exercise(filename, ident)) is None
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_the_starter_does_not_pass_even_when_run_twice(filename, ident):
+    found = exercise(filename, ident)
+    verdicts = runs(found, found.starter)
+    assert not any(verdict.passed for verdict in verdicts)
+    # The learner is told something a check says, never a bare "wrong".
+    assert verdicts[-1].message in {check.message for check in found.checks}
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+async def test_a_learner_completes_the_exercise_in_the_simulator(filename, ident, settings):
+    settings.ANTHROPIC_API_KEY, settings.SANDBOX_MODE = "", "auto"
+    await sync_to_async(django_cache.clear)()
+    learner = await sync_to_async(make_user)()
+    lesson, found = lesson_in(filename), exercise(filename, ident)
+
+    async def attempt(body_text: str) -> dict:
+        items = runner.run(
+            user=learner, lesson=lesson, exercise=found, body_text=body_text, fault=found.fault
+        )
+        result = [item async for item in items][-1]
+        assert result["kind"] == "result" and result["mode"] == "simulator"
+        return result["verdict"]
+
+    not_yet = await attempt(found.starter)
+    assert not not_yet["passed"] and not_yet["hint"] == found.hints[0]
+    # A learner who fixed a cache exercise runs it again to read what the first run wrote.
+    verdict = await attempt(found.solution)
+    if not verdict["passed"]:
+        verdict = await attempt(found.solution)
+    assert verdict["passed"] and verdict["explanation_html"] == found.explanation_html
+    passed = await sync_to_async(Attempt.objects.passed_ids)(learner)
+    assert passed == {lesson.slug: {ident}}
+    await sync_to_async(django_cache.clear)()
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_the_exercise_is_written_for_learners(filename, ident):
+    found = exercise(filename, ident)
+    assert found.starter != found.solution
+    assert 2 <= len(found.hints) <= 3 and 1 <= len(found.checks) <= 5
+    for check in found.checks:
+        assert len(check.message.split()) >= 8, f"say what is missing and why: {check.message}"
+    # The body names a model the sandbox offers, or on purpose one it does not.
+    assert json.loads(found.starter).get("model")
+
+
+# A learner who gets the idea right in their own words passes; the checks test ideas, not strings.
+
+
+def test_a_history_in_content_block_form_passes():
+    found, body = solution("01-messages-api.md", "keep-the-history")
+    for message in body["messages"]:
+        message["content"] = [{"type": "text", "text": message["content"]}]
+    assert runs(found, body, times=1)[0].passed
+
+
+def test_a_longer_history_passes_but_a_missing_reply_or_a_trailing_one_does_not():
+    found, body = solution("01-messages-api.md", "keep-the-history")
+    first, reply, follow_up = body["messages"]
+    longer = {**body, "messages": [first, reply, first, reply, follow_up]}
+    assert runs(found, longer, times=1)[0].passed
+    no_reply = {**body, "messages": [first, follow_up, follow_up]}
+    assert runs(found, no_reply, times=1)[0].message == found.checks[2].message
+    trailing_reply = {**body, "messages": [first, reply, follow_up, reply]}
+    assert runs(found, trailing_reply, times=1)[0].message == found.checks[0].message
+
+
+def test_the_cache_exercise_passes_on_the_second_run_not_the_first():
+    found, body = solution("02-system-prompts-and-caching.md", "cache-write-then-read")
+    first, second = runs(found, body)
+    assert not first.passed and "run the same body again" in first.message
+    assert second.passed
+    written = data(found, body)["response"]["usage"]
+    assert written["cache_creation_input_tokens"] > 0 and written["cache_read_input_tokens"] == 0
+
+
+def test_automatic_caching_is_an_accepted_answer_to_the_cache_exercise():
+    found, body = solution("02-system-prompts-and-caching.md", "cache-write-then-read")
+    for block in body["system"]:
+        block.pop("cache_control", None)
+    body["cache_control"] = {"type": "ephemeral"}
+    assert [verdict.passed for verdict in runs(found, body)] == [False, True]
+
+
+def test_the_cache_starter_writes_nothing_because_its_prefix_is_too_short():
+    found = exercise("02-system-prompts-and-caching.md", "cache-write-then-read")
+    store = simulator.MemoryStore()
+    for _ in range(2):
+        usage = grading_data(found, found.starter, store)["response"]["usage"]
+        assert usage["cache_creation_input_tokens"] == usage["cache_read_input_tokens"] == 0
+
+
+def test_keeping_four_breakpoints_is_as_right_as_keeping_one():
+    found, body = solution("02-system-prompts-and-caching.md", "four-breakpoints-at-most")
+    for block in body["system"][1:]:
+        block["cache_control"] = {"type": "ephemeral"}
+    assert runs(found, body, times=1)[0].passed
+    body["system"][0]["cache_control"] = {"type": "ephemeral"}
+    assert runs(found, body, times=1)[0].message == found.checks[0].message
+
+
+def test_one_hour_everywhere_also_keeps_the_longer_lifetime_first():
+    found, body = solution("02-system-prompts-and-caching.md", "longer-ttl-first")
+    body["messages"][-1]["content"][-1]["cache_control"]["ttl"] = "1h"
+    assert runs(found, body, times=1)[0].passed
+
+
+def test_dropping_temperature_without_a_system_prompt_passes_and_top_p_does_not():
+    found = exercise("03-models-tokens-and-sampling.md", "sampling-parameters-refused")
+    body = json.loads(found.starter)
+    del body["temperature"]
+    assert runs(found, body, times=1)[0].passed
+    body["top_p"] = 0.5
+    assert runs(found, body, times=1)[0].message == found.checks[0].message
+
+
+def test_the_stop_sequence_is_left_out_of_the_content():
+    found, body = solution("03-models-tokens-and-sampling.md", "stop-at-your-marker")
+    response = data(found, body)["response"]
+    assert response["stop_sequence"] == "###"
+    assert "###" not in response["content"][0]["text"]
+
+
+def test_a_newline_stop_sequence_fires_too_early_and_is_explained():
+    found, body = solution("03-models-tokens-and-sampling.md", "stop-at-your-marker")
+    body["stop_sequences"] = ["\n"]
+    verdict = runs(found, body, times=1)[0]
+    assert not verdict.passed and "earlier than you wanted" in verdict.message
+
+
+def test_the_closing_brace_starter_really_returns_broken_json():
+    found = exercise("03-models-tokens-and-sampling.md", "closing-brace-trap")
+    response = data(found, json.loads(found.starter))["response"]
+    assert response["stop_reason"] == "stop_sequence" and response["stop_sequence"] == "}"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response["content"][0]["text"])
+
+
+def test_a_cap_above_what_the_task_needs_is_explained():
+    found, body = solution("03-models-tokens-and-sampling.md", "cap-sized-for-the-task")
+    body["max_tokens"] = 1000
+    verdict = runs(found, body, times=1)[0]
+    assert not verdict.passed and verdict.message == found.checks[-1].message
+
+
+def test_the_streamed_solution_reports_stop_reason_only_at_the_end():
+    found, body = solution("04-streaming-and-errors.md", "stream-and-read-events")
+    events = data(found, body)["events"]
+    assert events[0]["data"]["message"]["stop_reason"] is None
+    assert any(event["event"] == "ping" for event in events)
+
+
+def test_the_529_exercise_passes_on_any_current_model_only_while_the_fault_is_on():
+    found, body = solution("04-streaming-and-errors.md", "overloaded-529")
+    assert found.fault == "529"
+    body["model"] = "claude-sonnet-5-5"
+    assert runs(found, body, times=1)[0].passed
+    without_fault = Exercise(**{**found.__dict__, "fault": None})
+    assert runs(without_fault, body, times=1)[0].message == found.checks[1].message
+
+
+def test_the_mid_stream_error_arrives_after_text_in_a_200_response():
+    found, body = solution("04-streaming-and-errors.md", "error-mid-stream")
+    graded = data(found, body)
+    names = [event["event"] for event in graded["events"]]
+    assert names[-1] == "error" and "message_stop" not in names
+    assert names.index("content_block_delta") < names.index("error")
+    assert graded["error"]["status"] == 200 and graded["error"]["type"] == "overloaded_error"
+
+
+def test_a_truncated_stream_says_so_only_in_its_last_message_delta():
+    found, body = solution("04-streaming-and-errors.md", "truncated-stream")
+    events = data(found, body)["events"]
+    assert events[0]["data"]["message"]["stop_reason"] is None
+    last_delta = [event for event in events if event["event"] == "message_delta"][-1]
+    assert last_delta["data"]["delta"]["stop_reason"] == "max_tokens"
+    assert last_delta["data"]["usage"]["output_tokens"] == body["max_tokens"]
+
+
+def test_exercises_name_the_course_model_through_its_placeholder():
+    """A new default model in models.yaml reaches every exercise; a model typed out must be retired."""
+    fence = re.compile(r"^```exercise\n(.*?)^```$", re.M | re.S)
+    typed = re.compile(r'"model": "(claude-[^"]+)"')
+    for path in sorted(Path(settings.BASE_DIR, "lessons").glob("[0-9][0-9]-*.md")):
+        for block in fence.findall(path.read_text(encoding="utf-8")):
+            assert "{{ model.default.id }}" in block, block.splitlines()[0]
+            for model_id in typed.findall(block):
+                info = model_data().get(model_id)
+                assert info is not None and not info.usable, f"{path.name}: type {model_id!r}"
