@@ -525,6 +525,9 @@ class FakeAnthropic:
         if not streaming:
             await asyncio.sleep(max(due[-1:] + [0.0]) - time.monotonic())
             message.update(content=[{"type": "text", "text": "".join(chunks)}])
+            if stop_reason == "pause_turn":  # paused mid server tool, as the real API pauses
+                tool = {"type": "server_tool_use", "id": "srvtoolu_" + secrets.token_hex(12)}
+                message["content"].append(tool | {"name": "web_search", "input": {"query": "x"}})
             message.update(stop_reason=stop_reason, stop_details=details)
             message.update(stop_sequence=sequence or None)
             message["usage"]["output_tokens"] = len(chunks)

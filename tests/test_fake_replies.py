@@ -37,7 +37,7 @@ def client(fake) -> Iterator[anthropic.Anthropic]:
 def test_a_stop_sequence_ends_the_reply_before_it_and_is_reported(fake, client):
     fake.default = Reply(text="A poem about tea.\n###\nAn explanation.")
     message = client.messages.create(
-        model="m",
+        model="claude-haiku-5-5",
         max_tokens=100,
         stop_sequences=["###"],
         messages=[{"role": "user", "content": "x"}],
@@ -49,7 +49,7 @@ def test_a_stop_sequence_ends_the_reply_before_it_and_is_reported(fake, client):
 def test_a_streamed_stop_sequence_is_reported_on_message_delta(fake, client):
     fake.default = Reply(text="one two ### three")
     with client.messages.stream(
-        model="m",
+        model="claude-haiku-5-5",
         max_tokens=100,
         stop_sequences=["###"],
         messages=[{"role": "user", "content": "x"}],
@@ -69,7 +69,7 @@ def test_structured_outputs_get_json_that_fits_the_schema(fake, client):
         },
     }
     message = client.messages.create(
-        model="m",
+        model="claude-haiku-5-5",
         max_tokens=100,
         output_config={"format": {"type": "json_schema", "schema": schema}},
         messages=[{"role": "user", "content": "Classify"}],

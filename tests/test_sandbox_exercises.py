@@ -17,13 +17,13 @@ task: |
   Add a **user** message.
 starter: |
   {
-    "model": "claude-haiku-5-5",
+    "model": "{{ model.default.id }}",
     "max_tokens": 256,
     "messages": []
   }
 solution: |
   {
-    "model": "claude-haiku-5-5",
+    "model": "{{ model.default.id }}",
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Hello"}]
   }

@@ -323,6 +323,26 @@ ACCEPTED = [
         ),
     ),
     (
+        "a paused server-tool turn sent back to continue it (pause_turn)",
+        body(
+            messages=[
+                {"role": "user", "content": "Search the docs"},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "text", "text": "Searching."},
+                        {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "web_search",
+                            "input": {"query": "stop reasons"},
+                        },
+                    ],
+                },
+            ]
+        ),
+    ),
+    (
         "a system message mid-conversation on Opus 5.5",
         body(
             model="claude-opus-5-5",

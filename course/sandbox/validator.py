@@ -215,9 +215,15 @@ def _content_blocks(req: Request, content: Any, where: str, role: str) -> ApiErr
 def prefill(req: Request) -> ApiError | None:
     last = req.body["messages"][-1]
     major_minor = generation(req.body["model"])
-    if last.get("role") == "assistant" and major_minor is not None and major_minor >= (4, 6):
-        return invalid(PREFILL_MESSAGE)
-    return None
+    if last.get("role") != "assistant" or major_minor is None or major_minor < (4, 6):
+        return None
+    # Sending a paused server-tool turn back as it is continues it (pause_turn): not a prefill.
+    content = last.get("content")
+    if isinstance(content, list) and any(
+        isinstance(block, dict) and block.get("type") == "server_tool_use" for block in content
+    ):
+        return None
+    return invalid(PREFILL_MESSAGE)
 
 
 def system_shape(req: Request) -> ApiError | None:
