@@ -233,12 +233,15 @@ SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # Content-Security-Policy (django-csp). Nothing inline runs: scripts are our static files; a
 # <style> element needs the request's nonce ({{ request.csp_nonce }}, also in <meta name=
 # "csp-nonce"> for scripts such as the sandbox's editor, which passes it to CodeMirror).
-# connect-src 'self' covers the tutor's websocket (same host, ws: or wss:).
+# connect-src 'self' covers the tutor's websocket (same host, ws: or wss:). Style *attributes*
+# are allowed: CodeMirror positions its editor with them (and Chromium writes one when text is
+# inserted into a contenteditable); an attribute can style but never load or run anything.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
         "connect-src": [SELF],

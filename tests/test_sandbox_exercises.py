@@ -157,6 +157,7 @@ def test_the_check_lessons_command_fails_on_a_broken_exercise(lessons_dir, capsy
     assert "does not pass its own check 1" in capsys.readouterr().err
 
 
+@pytest.mark.django_db  # check_lessons reads which prompts past conversations used
 def test_check_lessons_says_each_lessons_exercises_pass(capsys) -> None:
     call_command("check_lessons")
     out = capsys.readouterr().out

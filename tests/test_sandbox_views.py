@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import html as html_lib
 import json
 import re
+import warnings
 
 import pytest
 import pytest_asyncio
@@ -49,6 +51,20 @@ def no_runs_left_over():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_connections_left_open():
+    """Close what Django's AsyncClient leaves open before the next test (or the teardown) runs.
+
+    The test client does not send request_finished's connection cleanup, and each async request
+    runs in a context of its own, so every request here leaves a connection behind; PostgreSQL
+    then refuses to drop the test database while any is still open.
+    """
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 @pytest_asyncio.fixture
