@@ -27,6 +27,7 @@ from typing import Any
 
 from course.models_data import ModelData, parse_model_data
 from course.sandbox import validator
+from course.sandbox.simulator import prompt_blocks
 from tests.fake_replies import example_of, json_schema, stop_at
 
 MODELS_FILE = Path(__file__).resolve().parent.parent / "lessons" / "models.yaml"
@@ -136,16 +137,6 @@ def _block_tokens(block: Any) -> int:
     if isinstance(block, dict) and isinstance(block.get("text"), str):
         return tokens(block["text"])
     return tokens(json.dumps(block, sort_keys=True))
-
-
-def _prompt(body: dict[str, Any]) -> list[tuple[Any, Any]]:
-    """(role, block) pairs in the API's cache-prefix order: tools, system, then messages."""
-    items = [("tools", tool) for tool in body.get("tools") or []]
-    items += [("system", block) for block in _blocks(body.get("system"))]
-    for message in body["messages"]:
-        if isinstance(message, dict):
-            items += [(message.get("role"), b) for b in _blocks(message.get("content"))]
-    return items
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -376,7 +367,7 @@ class FakeAnthropic:
                 raise _Failure(404, "not_found_error", f"Not found: {method} {path}")
             body = self._validate(headers, body, path)
             if path == COUNT_TOKENS:
-                count = sum(_block_tokens(block) for _, block in _prompt(body))
+                count = sum(_block_tokens(block) for _, block in prompt_blocks(body))
                 await ex.send_json(200, {"input_tokens": count})
                 return keep_alive
             with self._lock:
@@ -425,7 +416,11 @@ class FakeAnthropic:
         a read refreshes the entry's TTL.
         """
         digest = hashlib.sha256(json.dumps(body["model"]).encode()).digest()
-        total, bounds, items = 0, [], _prompt(body)  # bounds: (key, tokens, ttl if a breakpoint)
+        total, bounds, items = (
+            0,
+            [],
+            prompt_blocks(body),
+        )  # bounds: (key, tokens, ttl if a breakpoint)
         for i, (role, block) in enumerate(items):
             total += _block_tokens(block)
             marker = block.get("cache_control") if isinstance(block, dict) else None
