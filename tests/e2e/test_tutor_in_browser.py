@@ -9,45 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e.learner import TIMEOUT, sign_up, wait_for_socket
+from tests.e2e.learner import tutor_log as log
 from tests.fake_anthropic import FakeAnthropic, Reply
 
 LESSON = "/lessons/messages-api/"
-PASSWORD = "a long pass phrase"
-TIMEOUT = 10_000
 FIRST_STARTER = "Why do I have to send the whole conversation again on every request?"
 
 # Set E2E_SCREENSHOTS to a folder to keep pictures of the tutor panel.
 SHOTS = os.environ.get("E2E_SCREENSHOTS", "")
-
-# Each page load notes when its tutor socket has opened.
-MARK_SOCKET_OPEN = "document.addEventListener('htmx:wsOpen', () => { window.__tutorOpen = true; });"
-
-
-def sign_up(page: Page) -> str:
-    """Sign a fresh learner up through the form and land on the lesson with the socket open."""
-    username = "learner-" + uuid.uuid4().hex[:10]
-    page.add_init_script(MARK_SOCKET_OPEN)
-    page.goto(f"/accounts/signup/?next={LESSON}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(re.escape(LESSON) + "$"))
-    wait_for_socket(page)
-    return username
-
-
-def wait_for_socket(page: Page) -> None:
-    page.wait_for_function("() => window.__tutorOpen === true", timeout=TIMEOUT)
-
-
-def log(page: Page) -> Locator:
-    return page.get_by_role("log", name="Conversation with the tutor")
 
 
 def box(page: Page) -> Locator:
