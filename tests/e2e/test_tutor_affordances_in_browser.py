@@ -59,6 +59,12 @@ def test_jump_to_latest_copy_and_focus_after_stop(
     ask(page, "Tell me everything")
     streaming = tutor_log(page).locator("article.status-streaming .msg-body")
     expect(streaming).to_contain_text("w0040", timeout=TIMEOUT)
+    # Scroll up only once there is somewhere to scroll from: a log that still fits is followed.
+    page.wait_for_function(
+        "() => { const el = document.getElementById('tutor-log');"
+        " return el.scrollHeight - el.clientHeight > 200; }",
+        timeout=TIMEOUT,
+    )
     tutor_log(page).evaluate("el => { el.scrollTop = 0; }")
     latest = page.get_by_role("button", name="Jump to latest")
     expect(latest).to_be_visible()
