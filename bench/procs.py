@@ -185,8 +185,12 @@ def run_checked(command: list[str], env: dict, timeout: float) -> str:
 
 
 def prepare_database(env: dict, groups: dict[str, int]) -> dict[str, str]:
-    """Migrate a fresh SQLite file, then create learners; returns {username: sessionid}."""
+    """Migrate a fresh SQLite file, then create learners; returns {username: sessionid}.
+
+    Static files are collected too: with DEBUG off the site refuses to start without them.
+    """
     run_checked([PYTHON, "manage.py", "migrate", "--noinput"], env, timeout=180)
+    run_checked([PYTHON, "manage.py", "collectstatic", "--noinput"], env, timeout=180)
     args = [str(x) for prefix, count in groups.items() for x in (prefix, count)]
     return json.loads(run_checked([PYTHON, "-m", "bench.learners", *args], env, timeout=180))
 
