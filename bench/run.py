@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench import metrics, open_loop, phases, procs, report, topology
 from bench.load import Learner
+from course.models_data import parse_model_data
 
 SITE_CORE, HARNESS_CORE = 0, 1  # C.4: the system under test alone on core 0
 
@@ -212,7 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     # Hundreds of sockets to the site plus as many SDK streams: lift the soft file limit.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-    args.model = "claude-bench"  # the fake answers any model name; the site sends its own
+    # The same model the site's tutor asks for: the fake checks it against lessons/models.yaml.
+    models_file = procs.ROOT / "lessons" / "models.yaml"
+    models = parse_model_data(models_file.read_text(encoding="utf-8"), models_file)
+    args.model = models.tutor_default
     nginx = args.topology == "nginx"
     pin = not args.no_pin and procs.cores() >= 2 and not nginx
     tmp = Path(tempfile.mkdtemp(prefix="tutor-bench-"))
