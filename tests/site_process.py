@@ -188,3 +188,26 @@ def start_daphne(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]
         process.wait()
         raise
     return process, url
+
+
+_SESSION_SCRIPT = """
+import sys
+import django; django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+user = get_user_model().objects.create_user(sys.argv[1], password="a long pass phrase")
+client = Client(); client.force_login(user)
+print(client.cookies["sessionid"].value)
+"""
+
+
+def learner_session(env: dict[str, str], username: str) -> str:
+    """Create a learner in the site's database and return a signed-in session id."""
+    return subprocess.run(
+        [sys.executable, "-c", _SESSION_SCRIPT, username],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

@@ -4,36 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 
 import pytest
 import websockets
 
-from tests.site_process import ROOT, daphne, prepare, site_env
-
-SESSION_SCRIPT = """
-import django; django.setup()
-from django.contrib.auth import get_user_model
-from django.test import Client
-user = get_user_model().objects.create_user("big", password="a long pass phrase")
-client = Client(); client.force_login(user)
-print(client.cookies["sessionid"].value)
-"""
+from tests.site_process import daphne, learner_session, prepare, site_env
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     env = site_env(tmp_path_factory.mktemp("frames"))  # the offline tutor answers
     prepare(env)
-    cookie = subprocess.run(
-        [sys.executable, "-c", SESSION_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    cookie = learner_session(env, "big")
     with daphne(env) as url:
         yield int(url.rsplit(":", 1)[1]), cookie
 

@@ -5,26 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 import websockets
 
 from tests.fake_anthropic import Reply
-from tests.site_process import ROOT, daphne, prepare, redis_server, site_env
+from tests.site_process import daphne, learner_session, prepare, redis_server, site_env
 from tests.tutor_client import shown_text
 
 FINAL = 'hx-swap-oob="outerHTML"'
-
-SESSION_SCRIPT = """
-import django; django.setup()
-from django.contrib.auth import get_user_model
-from django.test import Client
-user = get_user_model().objects.create_user("scale", password="a long pass phrase")
-client = Client(); client.force_login(user)
-print(client.cookies["sessionid"].value)
-"""
 
 
 @pytest.fixture(scope="module")
@@ -44,14 +33,7 @@ def cluster(tmp_path_factory, fake_anthropic_server, redis_url):
         ANTHROPIC_BASE_URL=fake_anthropic_server.url,
     )
     prepare(env)
-    cookie = subprocess.run(
-        [sys.executable, "-c", SESSION_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    cookie = learner_session(env, "scale")
     with daphne(env) as first, daphne(env) as second:
         yield [int(url.rsplit(":", 1)[1]) for url in (first, second)], cookie
 
