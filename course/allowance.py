@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -45,6 +45,7 @@ class Charge:
 
     pk: int
     source: str
+    messages_left: int = 0  # questions and runs left today, this one included
     attempts: int = 0
     settled: bool = field(default=False, repr=False)
 
@@ -95,8 +96,7 @@ def learner_lock(user) -> Iterator[None]:
     already take the write lock when the transaction begins.
     """
     with transaction.atomic():
-        LearnerAllowance.objects.get_or_create(user=user)
-        LearnerAllowance.objects.select_for_update().filter(user=user).first()
+        LearnerAllowance.objects.select_for_update().get_or_create(user=user)
         yield
 
 
@@ -109,7 +109,7 @@ def reserve(user, source: str) -> Charge:
         if state.refusal is not None:
             raise state.refusal
         row = ApiCharge.objects.create(user=user, source=source)
-    return Charge(pk=row.pk, source=source)
+    return Charge(pk=row.pk, source=source, messages_left=state.messages_left - 1)
 
 
 def remaining(user) -> Allowance:
@@ -126,8 +126,8 @@ def remaining(user) -> Allowance:
     burst_used = sum(weight for _, weight in recent)
     resets_in = _burst_resets_in(recent, burst_used - burst_limit + 1, now)
     today = charges.filter(created_at__gte=_start_of_day(now))
-    asked = today.filter(~Q(produced=False)).count()
-    spent = today.aggregate(total=Sum("tokens"))["total"] or 0
+    used = today.aggregate(asked=Count("pk", filter=~Q(produced=False)), spent=Sum("tokens"))
+    asked, spent = used["asked"], used["spent"] or 0
     messages_left = max(0, settings.TUTOR_MESSAGES_PER_DAY - asked)
     tokens_left = max(0, settings.TUTOR_TOKENS_PER_DAY - spent)
     burst_left = max(0, burst_limit - burst_used)

@@ -15,10 +15,13 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from course.checks import require_collected_static  # noqa: E402
+from tutor import drain  # noqa: E402
 from tutor.routing import websocket_urlpatterns  # noqa: E402
 
 # Fail at start-up with a sentence, rather than with a 500 on every page.
 require_collected_static()
+# SIGTERM lets the replies being written finish (or saves them as interrupted) before exiting.
+drain.install()
 
 application = ProtocolTypeRouter(
     {

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from course import allowance
 from course.lessons import Lesson, catalogue
-from tutor import config, fragments, frames, generation, startup, turns
-from tutor.models import Busy, Conversation, Duplicate, Message
-from tutor.streaming import ReplyStream
+from tutor import config, db, fragments, frames, generation, turns, watch
+from tutor.models import Busy, Conversation, Duplicate
 
 logger = logging.getLogger(__name__)
 
@@ -21,17 +21,30 @@ UNAUTHENTICATED, NOT_FOUND = 4401, 4404
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
-    """Glue between one browser socket and the conversation it shows."""
+    """Glue between one browser socket and the conversation it shows.
+
+    Group events carry the HTML the writer rendered: forwarding them touches no database.
+    """
 
     following: int | None = None  # the streaming reply this socket is showing
     sent_upto = 0  # how much of that reply's text this socket has sent
+    heard_at = 0.0  # when that reply last gave a sign of life
     snapshot_pending = False
     conversation: Conversation | None = None
-    stream: ReplyStream | None = None  # renders that reply's Markdown as it arrives
+    watchdog: asyncio.Task | None = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes old database connections before every handler, on the one thread all
+        # sockets share: a delta would wait behind any query. This consumer's queries run on the
+        # tutor's pool (tutor/db.py), which manages its connections around each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         await self.accept()  # then close with a 4xxx code: a refused handshake would retry forever
-        self.lesson: Lesson | None = (await sync_to_async(catalogue)()).get(
+        self.lesson: Lesson | None = (await db.run(catalogue)()).get(
             self.scope["url_route"]["kwargs"]["slug"]
         )
         if self.lesson is None or not self.lesson.tutor.enabled:
@@ -43,25 +56,23 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragments.notice("Sign in to ask the tutor."))
             await self.close(code=UNAUTHENTICATED)
             return
-        await database_sync_to_async(startup.interrupt_orphans_once)()
-        self.conversation = await database_sync_to_async(Conversation.objects.current_for)(
-            user, self.lesson.slug
-        )
+        opened = await db.run(watch.open_conversation)(user, self.lesson.slug)
+        self.conversation = opened.conversation
         await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
-        reply = await database_sync_to_async(self.conversation.streaming_reply)()
-        if reply is not None:
-            await self._follow(reply.pk, reply.text)
+        if opened.streaming is not None:
+            self._follow(opened.streaming.pk, len(opened.streaming.text))
+            await self.send(text_data=opened.html)
             await generation.request_snapshot(self.conversation, self.channel_name)
-        else:
+        elif opened.html:
             # After a reconnect the page may still show a reply that ended, or died with the
             # server, while the socket was down: show it as it really is, without a reload.
-            last = await database_sync_to_async(self.conversation.last_reply)()
-            if last is not None:
-                await self.send(text_data=fragments.resync(last))
-        await self.send(text_data=fragments.actions(streaming=reply is not None))
+            await self.send(text_data=opened.html)
+        await self.send(text_data=fragments.actions(streaming=opened.streaming is not None))
 
     async def disconnect(self, code: int) -> None:
         # The reply being written goes on: it is saved and shown on the next visit.
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
 
@@ -73,15 +84,15 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except frames.BadFrame as error:
             await self.send(text_data=fragments.notice(str(error)))
             return
-        if await self._signed_out(frame.text):
-            return
         try:
-            if frame.action == "stop":
+            if frame.action == "send":
+                await self._ask(frame.text.strip(), frame.client_id, frame.text)
+            elif await self._signed_out(frame.text):
+                return
+            elif frame.action == "stop":
                 await generation.stop(self.conversation)
             elif frame.action == "retry":
                 await self._retry(frame.message_id)
-            else:
-                await self._ask(frame.text.strip(), frame.client_id, frame.text)
         except Exception:
             # A bug must not close the socket on the learner: say so in the panel, log it loudly.
             logger.exception("tutor frame %s failed", frame.action)
@@ -101,24 +112,35 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 typed,
             )
             return
-        try:
-            turn = await database_sync_to_async(turns.ask)(
-                self.conversation, self.scope["user"], question, client_id, config.reply_model()
+        if generation.draining:
+            await self._refuse(
+                "The tutor is restarting. Send your question again in a moment.", typed
             )
+            return
+        try:
+            turn = await db.run(turns.ask)(
+                self.conversation,
+                self.lesson,
+                self.scope["session"],
+                question,
+                client_id,
+                config.reply_model(),
+            )
+        except turns.SignedOut:
+            await self._logged_out(typed)
         except allowance.Refused as refused:
             await self._refuse(refused.message, typed)
-            return
         except Duplicate:
             return  # a flaky connection re-sent a message that is already being answered
         except Busy:
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
-            return
-        await self._started(turn)
+        else:
+            await self._started(turn)
 
     async def _retry(self, message_id: int | None) -> None:
         try:
-            turn = await database_sync_to_async(turns.retry)(
-                self.conversation, self.scope["user"], message_id, config.reply_model()
+            turn = await db.run(turns.retry)(
+                self.conversation, self.lesson, message_id, config.reply_model()
             )
         except turns.NothingToRetry:
             await self.send(text_data=fragments.notice("There is nothing to retry."))
@@ -138,78 +160,75 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._started(turn)
 
     async def _started(self, turn: turns.Turn) -> None:
-        event = {
-            "type": "tutor.started",
-            "question_id": turn.question.pk if turn.question else None,
-            "reply_id": turn.reply.pk,
-            "questions_left": turn.questions_left,
-        }
-        if turn.replaces:
-            event["replaces"] = turn.replaces
-        await self.channel_layer.group_send(self.conversation.group_name, event)
-        generation.start(self.conversation, turn.reply, self.lesson, turn.charge)
+        generation.start(turn)
+        await self.channel_layer.group_send(
+            self.conversation.group_name,
+            {"type": "tutor.started", "reply_id": turn.reply.pk, "html": turn.html},
+        )
 
     async def _signed_out(self, typed: str) -> bool:
         """A tab whose session ended elsewhere (logged out in another tab) stops asking."""
         session = self.scope["session"]
-        if await database_sync_to_async(session.exists)(session.session_key):
+        if await db.run(session.exists)(session.session_key):
             return False
+        await self._logged_out(typed)
+        return True
+
+    async def _logged_out(self, typed: str) -> None:
         # The question goes back in the box: it is not lost, and can be sent after logging in.
         await self._refuse("You were logged out. Log in again to ask the tutor.", typed)
         await self.close(code=UNAUTHENTICATED)
-        return True
 
     async def _refuse(self, reason: str, typed: str) -> None:
         await self.send(text_data=fragments.notice(reason) + fragments.restore_input(typed))
 
-    async def _follow(self, reply_id: int, text: str) -> None:
-        self.following, self.sent_upto = reply_id, len(text)
-        self.stream = ReplyStream(reply_id)
-        await self.send(text_data=self.stream.snapshot(text))
+    def _follow(self, reply_id: int, shown: int) -> None:
+        self.following, self.sent_upto, self.heard_at = reply_id, shown, time.monotonic()
+        if self.watchdog is None or self.watchdog.done():
+            self.watchdog = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Notice a reply whose writer died in another process, and show it as interrupted."""
+        while self.following is not None:
+            await asyncio.sleep(settings.TUTOR_WATCH_SECONDS)
+            reply_id = self.following
+            quiet = time.monotonic() - self.heard_at
+            if reply_id is None or reply_id in generation.running or quiet < 1.5:
+                continue
+            html = await db.run(watch.ended_html)(reply_id)
+            if html is not None and self.following == reply_id:
+                self.following = None
+                await self.send(text_data=html)
 
     # Group events: every socket showing this conversation gets them.
 
     async def tutor_started(self, event: dict) -> None:
-        ids = [i for i in (event["question_id"], event["reply_id"]) if i]
-        rows = await database_sync_to_async(
-            lambda: list(Message.objects.filter(pk__in=ids).select_related("feedback"))
-        )()
-        html = fragments.clear_notice() + fragments.actions(streaming=True)
-        html += fragments.starters(self.lesson, show=False)
-        html += fragments.questions_left(event["questions_left"])
-        if event.get("replaces"):
-            html += f'<div id="msg-{event["replaces"]}" hx-swap-oob="delete"></div>'
-        await self.send(text_data=html + fragments.appended(*rows))
-        self.following, self.sent_upto = event["reply_id"], 0
-        self.stream = ReplyStream(event["reply_id"])
+        await self.send(text_data=event["html"])
+        self._follow(event["reply_id"], 0)
 
     async def tutor_delta(self, event: dict) -> None:
         if event["message_id"] != self.following:
             return
-        start, text = event["offset"], event["text"]
-        end = start + len(text)
-        if end <= self.sent_upto:
+        self.heard_at = time.monotonic()
+        if event["end"] <= self.sent_upto:
             return
-        if start > self.sent_upto:
+        if event["offset"] != self.sent_upto:
             # We missed text (joined mid-reply, or the layer dropped a frame): ask the writer
             # for everything so far; later deltas continue from there.
             if not self.snapshot_pending:
                 self.snapshot_pending = True
                 await generation.request_snapshot(self.conversation, self.channel_name)
             return
-        await self.send(text_data=self.stream.feed(text[self.sent_upto - start :]))
-        self.sent_upto = end
+        await self.send(text_data=event["html"])
+        self.sent_upto = event["end"]
 
     async def tutor_snapshot(self, event: dict) -> None:
         self.snapshot_pending = False
-        if event["message_id"] == self.following and len(event["text"]) > self.sent_upto:
-            await self._follow(self.following, event["text"])
+        if event["message_id"] == self.following and event["end"] > self.sent_upto:
+            self.sent_upto, self.heard_at = event["end"], time.monotonic()
+            await self.send(text_data=event["html"])
 
     async def tutor_finished(self, event: dict) -> None:
-        reply = await database_sync_to_async(Message.objects.select_related("feedback").get)(
-            pk=event["message_id"]
-        )
-        self.following = None
-        await self.send(
-            text_data=fragments.message(reply, oob="outerHTML") + fragments.actions(streaming=False)
-        )
+        if self.following == event["message_id"]:
+            self.following = None
+        await self.send(text_data=event["html"])

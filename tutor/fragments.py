@@ -18,6 +18,22 @@ def message(message: Message, oob: str = "true") -> str:
     return html + status(message) if message.is_assistant else html
 
 
+def started(
+    lesson: Lesson, shown: list[Message], messages_left: int, replaces: int | None = None
+) -> str:
+    """A turn starting: the new messages appended, the failed reply it retries removed."""
+    html = clear_notice() + actions(streaming=True) + starters(lesson, show=False)
+    html += questions_left(messages_left)
+    if replaces:
+        html += render_to_string("tutor/_removed.html", {"pk": replaces})
+    return html + appended(*shown)
+
+
+def finished(reply: Message) -> str:
+    """A reply that ended, replacing the streaming one, and the controls back to Send."""
+    return message(reply, oob="outerHTML") + actions(streaming=False)
+
+
 def resync(reply: Message) -> str:
     """A reply as it really is, for a page that reconnected and may still show it streaming.
 

@@ -1,9 +1,13 @@
 """One tutor reply being written: call the model, relay its text, save it, obey Stop.
 
 A generation belongs to no websocket. Closing the tab does not stop it; it finishes and is saved.
-Every socket showing the conversation follows it through the channel layer: deltas go to the
-conversation's group with their offset in the reply, so a socket that joins late (a reload, a
-reconnect, another daphne process) asks for a snapshot and then continues exactly where it is.
+Every socket showing the conversation follows it through the channel layer. Each frame is
+rendered once, here, and the group event carries its HTML with the frame's offset in the reply:
+a socket forwards it without touching the database, and one that joins late (a reload, a
+reconnect, another daphne process) asks for a snapshot and continues exactly where it is.
+
+The channel layer may fail (Redis restarting): the text stays here, publishing resumes when the
+layer is back, and the final save never waits for a publish to succeed.
 """
 
 from __future__ import annotations
@@ -12,65 +16,56 @@ import asyncio
 import logging
 import time
 
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
-from django.utils import timezone
+from django.db import DatabaseError, transaction
 
 from course import allowance, claude
-from course.lessons import Lesson
-from tutor import config, offline
-from tutor.attempts import latest_attempt_text
-from tutor.context import build_messages
-from tutor.models import Conversation, Message, PromptVersion
-from tutor.prompts import system_blocks, system_json
+from tutor import config, db, fragments, offline, progress
+from tutor.models import Message
+from tutor.streaming import ReplyStream
+from tutor.turns import Turn
 
 logger = logging.getLogger(__name__)
 
 # Strong references: a task nobody holds can be garbage-collected mid-reply.
 running: dict[int, Generation] = {}
+draining = False  # the process is shutting down: no new replies (tutor/drain.py)
 
 
-def start(
-    conversation: Conversation, reply: Message, lesson: Lesson, charge: allowance.Charge
-) -> Generation:
-    generation = Generation(conversation, reply, lesson, charge)
-    generation.task = asyncio.create_task(generation.run(), name=f"tutor-reply-{reply.pk}")
-    running[reply.pk] = generation
-    generation.task.add_done_callback(lambda _: running.pop(reply.pk, None))
+def start(turn: Turn) -> Generation:
+    generation = Generation(turn)
+    generation.task = asyncio.create_task(generation.run(), name=f"tutor-reply-{turn.reply.pk}")
+    running[turn.reply.pk] = generation
+    generation.task.add_done_callback(lambda _: running.pop(turn.reply.pk, None))
     return generation
 
 
 class Generation:
-    def __init__(
-        self,
-        conversation: Conversation,
-        reply: Message,
-        lesson: Lesson,
-        charge: allowance.Charge,
-    ) -> None:
-        self.conversation = conversation
-        self.charge = charge  # the learner's allowance, settled when the reply ends
-        self.reply = reply
-        self.lesson = lesson
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.reply_id = turn.reply.pk
+        self.group = turn.conversation.group_name
+        self.control_group = turn.conversation.control_group_name
+        self.charge: allowance.Charge = turn.charge  # settled when the reply ends
         self.layer = get_channel_layer()
         self.text = ""  # everything received so far
         self.published = 0  # how much of it went to the group
-        self.saved = ""
+        self.saved = 0  # how much of it the database holds (tutor/progress.py)
+        self.frames = ReplyStream(self.reply_id)  # renders what is published, once
         self.wake = asyncio.Event()
         self.closing = False  # helpers stop on this: a cancel can be swallowed inside a layer call
         self.stop_requested = False
         self.task: asyncio.Task | None = None
-        self.call = claude.Call(model=reply.model, max_tokens=settings.TUTOR_MAX_TOKENS)
+        self.call = claude.Call(model=turn.reply.model, max_tokens=turn.reply.max_tokens)
 
     async def run(self) -> None:
         self.control = await self.layer.new_channel()
-        await self.layer.group_add(self.conversation.control_group_name, self.control)
-        helpers = [
-            asyncio.create_task(self._relay()),
-            asyncio.create_task(self._listen()),
-            asyncio.create_task(self._flush_periodically()),
-        ]
+        await self._quietly(self.layer.group_add(self.control_group, self.control))
+        helpers = [asyncio.create_task(self._relay()), asyncio.create_task(self._listen())]
+        if not isinstance(self.layer, InMemoryChannelLayer):
+            helpers.append(asyncio.create_task(self._rejoin()))
+        progress.watch(self)
         produce = self.produce = asyncio.create_task(self._produce())
         status, error = Message.Status.COMPLETE, None
         try:
@@ -82,7 +77,7 @@ class Generation:
             elif isinstance(produce.exception(), claude.TutorError):
                 status, error = Message.Status.FAILED, produce.exception()
             elif produce.exception() is not None:
-                logger.error("tutor reply %s failed", self.reply.pk, exc_info=produce.exception())
+                logger.error("tutor reply %s failed", self.reply_id, exc_info=produce.exception())
                 status = Message.Status.FAILED
                 error = claude.TutorError(
                     "error", "Something went wrong while writing this reply.", True
@@ -98,47 +93,30 @@ class Generation:
                 helper.cancel()
             await asyncio.wait(helpers, timeout=5)  # never let a stuck helper lose the reply
             await self._publish()
-            await self._finish(status, error)
-            await self.layer.group_discard(self.conversation.control_group_name, self.control)
-            await self.layer.group_send(
-                self.conversation.group_name,
-                {"type": "tutor.finished", "message_id": self.reply.pk},
+            html = await self._finish(status, error)
+            progress.forget(self)
+            await self._broadcast(
+                self.group, {"type": "tutor.finished", "message_id": self.reply_id, "html": html}
             )
+            await self._quietly(self.layer.group_discard(self.control_group, self.control))
 
     async def _produce(self) -> None:
-        question = await self._prepare()
         if config.online():
             with self.charge.active():
                 await claude.stream_reply(
                     model=self.call.model,
                     max_tokens=self.call.max_tokens,
-                    system=self.system,
-                    messages=self.messages,
+                    system=self.turn.system,
+                    messages=self.turn.messages,
                     on_text=self._on_text,
                     call=self.call,
                 )
         else:
             delay = settings.TUTOR_OFFLINE_DELAY_MS / 1000
-            for piece in offline.chunks(offline.answer(self.lesson, question)):
+            for piece in offline.chunks(offline.answer(self.turn.lesson, self.turn.asked)):
                 await asyncio.sleep(delay)
                 self._on_text(piece)
             self.call.stop_reason = "end_turn"
-
-    @database_sync_to_async
-    def _prepare(self) -> str:
-        """Build the request from the database and note what will be sent."""
-        history = self.conversation.history_before(self.reply)
-        self.system = system_blocks(self.lesson)
-        self.messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
-        attempt = latest_attempt_text(self.conversation.user, self.lesson)
-        if attempt and self.messages:
-            # After the last cache breakpoint: the cached prefix stays the same for everyone.
-            self.messages[-1]["content"].append({"type": "text", "text": attempt})
-        prompt = PromptVersion.for_text(self.lesson.slug, system_json(self.system))
-        Message.objects.filter(pk=self.reply.pk).update(
-            prompt=prompt, first_context_id=first, max_tokens=self.call.max_tokens
-        )
-        return history[-1].text if history else ""
 
     def _on_text(self, text: str) -> None:
         if self.call.first_token_at is None:
@@ -161,46 +139,48 @@ class Generation:
         if self.published == len(self.text):
             return
         start, self.published = self.published, len(self.text)
-        await self.layer.group_send(
-            self.conversation.group_name,
-            {
-                "type": "tutor.delta",
-                "message_id": self.reply.pk,
-                "offset": start,
-                "text": self.text[start : self.published],
-            },
-        )
+        event = {
+            "type": "tutor.delta",
+            "message_id": self.reply_id,
+            "offset": start,
+            "end": self.published,
+            "html": self.frames.feed(self.text[start : self.published]),
+        }
+        # A frame lost to a layer failure shows up as a gap; the socket then asks for a snapshot.
+        await self._broadcast(self.group, event)
 
     async def _listen(self) -> None:
+        """Obey Stop and answer snapshot requests, from any process, for as long as it runs."""
         while not self.closing:
-            event = await self.layer.receive(self.control)
+            try:
+                event = await self.layer.receive(self.control)
+            except Exception:
+                logger.warning("tutor reply %s: channel layer failed; retrying", self.reply_id)
+                await asyncio.sleep(0.5)
+                continue
             if event.get("type") == "tutor.stop":
                 self.stop_requested = True
                 self.produce.cancel()
             elif event.get("type") == "tutor.sync" and event.get("channel"):
-                await self.layer.send(
-                    event["channel"],
-                    {
-                        "type": "tutor.snapshot",
-                        "message_id": self.reply.pk,
-                        "text": self.text[: self.published],
-                    },
-                )
+                await self._quietly(self.layer.send(event["channel"], self.snapshot()))
 
-    async def _flush_periodically(self) -> None:
+    async def _rejoin(self) -> None:
+        """Redis forgets its groups when it restarts: join the control group again now and then."""
         while not self.closing:
-            await asyncio.sleep(settings.TUTOR_FLUSH_SECONDS)
-            text = self.text
-            await self._save_progress(text if text != self.saved else None)
-            self.saved = text
+            await asyncio.sleep(settings.TUTOR_REJOIN_SECONDS)
+            await self._quietly(self.layer.group_add(self.control_group, self.control))
 
-    @database_sync_to_async
-    def _save_progress(self, text: str | None) -> None:
-        # Also a heartbeat: a reply nobody saves for a while is marked interrupted.
-        fields = {"updated_at": timezone.now()} | ({"text": text} if text is not None else {})
-        Message.objects.filter(pk=self.reply.pk, status=Message.Status.STREAMING).update(**fields)
+    def snapshot(self) -> dict:
+        text = self.text[: self.published]
+        return {
+            "type": "tutor.snapshot",
+            "message_id": self.reply_id,
+            "end": len(text),
+            "html": ReplyStream(self.reply_id).snapshot(text),
+        }
 
-    async def _finish(self, status: str, error: claude.TutorError | None) -> None:
+    async def _finish(self, status: str, error: claude.TutorError | None) -> str:
+        """Save the reply and settle the charge, retrying until the database takes it."""
         call = self.call
         fields = {
             "text": self.text,
@@ -217,17 +197,39 @@ class Generation:
                 "error_message": error.message,
                 "retryable": error.retryable,
             }
+        elif status == Message.Status.INTERRUPTED:
+            fields["retryable"] = True
         # A reply that failed before any text does not use up one of the day's questions.
         produced = bool(self.text) or status == Message.Status.COMPLETE
-        await _update(self.reply.pk, fields, self.charge, call.usage, produced)
+        delay = 0.5
+        while True:
+            try:
+                return await finish_reply(self.reply_id, fields, self.charge, call.usage, produced)
+            except DatabaseError:
+                logger.warning("tutor reply %s: saving failed; retrying", self.reply_id)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
+
+    async def _broadcast(self, group: str, event: dict) -> None:
+        await self._quietly(self.layer.group_send(group, event))
+
+    async def _quietly(self, operation) -> None:
+        try:
+            await operation
+        except Exception:
+            logger.warning("tutor reply %s: channel layer failed", self.reply_id, exc_info=True)
 
 
-@database_sync_to_async
-def _update(
+@db.run
+def finish_reply(
     pk: int, fields: dict, charge: allowance.Charge, usage: dict[str, int], produced: bool
-) -> None:
-    Message.objects.filter(pk=pk).update(updated_at=timezone.now(), **fields)
-    charge.settle(usage, produced=produced)
+) -> str:
+    """Save how the reply ended and return its finished HTML, rendered once for every socket."""
+    with transaction.atomic():
+        reply = Message.objects.select_related("feedback").get(pk=pk)
+        reply.end(**fields)
+        charge.settle(usage, produced=produced)
+    return fragments.finished(reply)
 
 
 async def settle() -> None:
@@ -236,13 +238,13 @@ async def settle() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def stop(conversation: Conversation) -> None:
+async def stop(conversation) -> None:
     """Ask whichever process writes this conversation's reply to stop it."""
     layer = get_channel_layer()
     await layer.group_send(conversation.control_group_name, {"type": "tutor.stop"})
 
 
-async def request_snapshot(conversation: Conversation, channel: str) -> None:
+async def request_snapshot(conversation, channel: str) -> None:
     layer = get_channel_layer()
     await layer.group_send(
         conversation.control_group_name, {"type": "tutor.sync", "channel": channel}

@@ -123,43 +123,45 @@ class Conversation(models.Model):
             role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
         ).first()
 
-    def start_turn(self, text: str, client_id: str, model: str) -> tuple[Message, Message]:
+    def start_turn(self, text: str, client_id: str, reply: dict) -> tuple[Message, Message]:
         """Save the learner's message and an empty reply, or refuse a duplicate or a busy turn.
 
-        The conversation row is locked so that two processes cannot both start a reply.
+        `reply` holds the new reply's fields. The conversation row is locked (on SQLite the
+        transaction takes the write lock) so that two processes cannot both start a reply.
         """
         with transaction.atomic():
-            Conversation.objects.select_for_update().filter(pk=self.pk).first()
-            if client_id and self.messages.filter(client_id=client_id).exists():
-                raise Duplicate(client_id)
-            if self.streaming_reply():
-                raise Busy()
+            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+            busy = models.Q(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
+            clash = (busy | models.Q(client_id=client_id)) if client_id else busy
+            for found in self.messages.filter(clash).only("client_id", "status", "updated_at"):
+                if client_id and found.client_id == client_id:
+                    raise Duplicate(client_id)
+                if not found.writer_died():
+                    raise Busy()
+                found.interrupt()
             question = self.messages.create(role=Message.Role.USER, text=text, client_id=client_id)
             reply = self.messages.create(
                 role=Message.Role.ASSISTANT,
                 reply_to=question,
                 status=Message.Status.STREAMING,
-                model=model,
+                **reply,
             )
-            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
         return question, reply
 
-    def retry_turn(self, failed: Message, model: str) -> Message:
+    def retry_turn(self, failed: Message, reply: dict) -> Message:
         with transaction.atomic():
-            Conversation.objects.select_for_update().filter(pk=self.pk).first()
+            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
             if self.streaming_reply():
                 raise Busy()
             # One retry per failed reply: a second Retry of the same reply is a duplicate.
             if not self.messages.filter(pk=failed.pk, retryable=True).update(retryable=False):
                 raise Duplicate(failed.pk)
-            reply = self.messages.create(
+            return self.messages.create(
                 role=Message.Role.ASSISTANT,
                 reply_to=failed.reply_to,
                 status=Message.Status.STREAMING,
-                model=model,
+                **reply,
             )
-            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
-        return reply
 
     def history_before(self, reply: Message) -> list[Message]:
         """The turns sent upstream for `reply`: everything up to the question it answers."""
@@ -170,14 +172,24 @@ class Conversation(models.Model):
 
 class MessageQuerySet(models.QuerySet):
     def mark_stale_interrupted(self, **filters) -> int:
-        """Replies still "streaming" whose writer stopped saving them died with their process."""
+        """Replies still "streaming" whose writer stopped saving them died with their process.
+
+        Replies this process is writing are alive whatever the database says: their saves may be
+        waiting for a lock.
+        """
+        from tutor.generation import running
+
         limit = timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
-        return self.filter(
-            role=Message.Role.ASSISTANT,
-            status=Message.Status.STREAMING,
-            updated_at__lt=limit,
-            **filters,
-        ).update(status=Message.Status.INTERRUPTED, updated_at=timezone.now())
+        return (
+            self.filter(
+                role=Message.Role.ASSISTANT,
+                status=Message.Status.STREAMING,
+                updated_at__lt=limit,
+                **filters,
+            )
+            .exclude(pk__in=list(running))
+            .update(status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now())
+        )
 
 
 class Message(models.Model):
@@ -246,6 +258,24 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
+
+    def writer_died(self) -> bool:
+        """A reply left "streaming" that nobody has saved for a while (see tutor/progress.py)."""
+        from tutor.generation import running
+
+        limit = timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
+        return self.is_streaming and self.updated_at < limit and self.pk not in running
+
+    def interrupt(self) -> None:
+        Message.objects.filter(pk=self.pk, status=Message.Status.STREAMING).update(
+            status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now()
+        )
+
+    def end(self, **fields) -> None:
+        """Save how the reply ended: its full text, status, usage and any error."""
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.save(update_fields=[*fields, "updated_at"])
 
     @property
     def is_offline(self) -> bool:

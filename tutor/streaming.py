@@ -5,11 +5,18 @@ block is rendered and sanitized once and appended; only the open block, the one 
 arriving in, is rendered again on each delta and replaces itself. So headings, lists, tables and
 code appear formatted as they arrive, and the finished reply is the same blocks rendered the same
 way (`render_reply`): nothing reflows when it ends.
+
+The writer renders each frame once and every socket following the reply forwards it (see
+tutor/generation.py). The open block is re-rendered on every frame, so the two commonest open
+blocks skip the Markdown parser: a paragraph of plain prose is escaped directly (exactly what the
+parser would produce), and a code block still being written is shown escaped, highlighted once it
+closes.
 """
 
 from __future__ import annotations
 
 import re
+from html import escape
 
 from course.markdown import render_untrusted
 
@@ -47,6 +54,40 @@ def _render(block: str) -> str:
     return render_untrusted(block).rstrip("\n") if block.strip() else ""
 
 
+# A line of prose that Markdown leaves as it is: it starts with a letter and holds no character
+# that could open emphasis, code, a link, HTML, an entity or an escape.
+_PROSE_LINE = re.compile(r"[^\W\d_](?:[^\W_]|[ ,.;:?!'\"()/%$@=+\-–—…‘’“”])*")
+_CODE_INFO = re.compile(r"[\w+#.-]*")
+
+
+def _render_open(block: str) -> str:
+    """The open block as the finished block will render it, skipping the parser when it can."""
+    lines = block.rstrip("\n").split("\n")
+    if all(_PROSE_LINE.fullmatch(line) for line in lines) and not any(
+        line.endswith("  ")
+        for line in lines[:-1]  # two spaces before a newline: a hard break
+    ):
+        prose = "\n".join(line.rstrip(" ") for line in lines)
+        return f"<p>{prose}</p>" if prose else ""
+    fence = _FENCE.match(block)
+    if fence and "\n" in block:
+        info, code = block.split("\n", 1)
+        language = info.strip()[len(fence.group(1)) :].strip()
+        if _CODE_INFO.fullmatch(language) and not _closed(code, fence.group(1)):
+            css = f' class="language-{language}"' if language else ""
+            indent = len(info) - len(info.lstrip(" "))
+            if indent == 0:
+                return f'<pre tabindex="0"><code{css}>{escape(code, quote=False)}</code></pre>'
+    return _render(block)
+
+
+def _closed(code: str, fence: str) -> bool:
+    return any(
+        (marker := _FENCE.match(line)) and _closes(marker.group(1), fence, line)
+        for line in code.splitlines(keepends=True)
+    )
+
+
 def render_reply(text: str) -> str:
     """A finished reply: exactly the blocks the stream showed, rendered the same way."""
     blocks, rest = cut_blocks(text)
@@ -64,7 +105,7 @@ class ReplyStream:
     def _advance(self, text: str) -> tuple[str, str]:
         finished, self.open = cut_blocks(self.open + text)
         self.rendered_chars = sum(map(len, finished)) + len(self.open)
-        return "".join(map(_render, finished)), _render(self.open)
+        return "".join(map(_render, finished)), _render_open(self.open)
 
     def feed(self, text: str) -> str:
         done, open_html = self._advance(text)

@@ -1,0 +1,36 @@
+"""What a tutor socket reads from the database: on connecting, and when a reply goes quiet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tutor import fragments, startup
+from tutor.models import Conversation, Message
+from tutor.streaming import ReplyStream
+
+
+@dataclass(frozen=True)
+class Opened:
+    conversation: Conversation
+    streaming: Message | None  # the reply being written, if any
+    html: str  # what the socket sends first: that reply so far, or the last reply as it is
+
+
+def open_conversation(user, lesson_slug: str) -> Opened:
+    startup.interrupt_orphans_once()
+    conversation = Conversation.objects.current_for(user, lesson_slug)
+    conversation.user = user  # the turn reads it; saves a query
+    streaming = conversation.streaming_reply()
+    if streaming is not None:
+        return Opened(conversation, streaming, ReplyStream(streaming.pk).snapshot(streaming.text))
+    last = conversation.last_reply()
+    return Opened(conversation, None, fragments.resync(last) if last is not None else "")
+
+
+def ended_html(reply_id: int) -> str | None:
+    """The reply as it ended, once its writer has finished or died; None while it is alive."""
+    Message.objects.mark_stale_interrupted(pk=reply_id)
+    reply = Message.objects.select_related("feedback").filter(pk=reply_id).first()
+    if reply is None or reply.is_streaming:
+        return None
+    return fragments.resync(reply) + fragments.status(reply) + fragments.actions(streaming=False)
