@@ -281,7 +281,7 @@ TUTOR_FLUSH_SECONDS = 1.0  # a streaming reply is saved at least this often
 TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 4)  # unsaved this long: its writer died
 TUTOR_WATCH_SECONDS = 0.5  # how often a socket checks that the reply it shows is still alive
 TUTOR_REJOIN_SECONDS = 2.0  # a writer joins its control group again (Redis may have restarted)
-TUTOR_DB_THREADS = envint("TUTOR_DB_THREADS", 4)  # the tutor's own database threads (tutor/db.py)
+TUTOR_DB_THREADS = envint("TUTOR_DB_THREADS", 0)  # its database threads; 0: see tutor/db.py
 TUTOR_DRAIN_SECONDS = envint("TUTOR_DRAIN_SECONDS", 25)  # on SIGTERM, replies get this long
 TUTOR_OFFLINE_DELAY_MS = envint("TUTOR_OFFLINE_DELAY_MS", 12)
 # Conversations last active longer ago are deleted by `manage.py purge_transcripts`.

@@ -26,8 +26,16 @@ _pool: ThreadPoolExecutor | None = None
 def pool() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(settings.TUTOR_DB_THREADS, thread_name_prefix="tutor-db")
+        _pool = ThreadPoolExecutor(threads(), thread_name_prefix="tutor-db")
     return _pool
+
+
+def threads() -> int:
+    """PostgreSQL locks rows, so threads help; SQLite locks the whole file, and threads that
+    wait for its lock sleep in growing steps (up to 100 ms), so one thread queues them instead."""
+    if settings.TUTOR_DB_THREADS:
+        return settings.TUTOR_DB_THREADS
+    return 1 if connection.vendor == "sqlite" else 4
 
 
 def run(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:

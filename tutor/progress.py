@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, TextField, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -51,6 +51,9 @@ async def _tick() -> None:
         except DatabaseError:
             logger.warning("saving the progress of %d tutor replies failed", len(pending))
             continue
+        except Exception:  # a bug must not stop the saves (and heartbeats) of every reply
+            logger.exception("saving the progress of tutor replies failed")
+            continue
         for pk in saved:
             if (generation := _watched.get(pk)) is not None:
                 generation.saved += len(pending[pk])
@@ -64,11 +67,14 @@ def _save(pending: dict[int, str]) -> list[int]:
         if connection.features.has_select_for_update_skip_locked:
             rows = rows.select_for_update(skip_locked=True)
         saved = list(rows.values_list("pk", flat=True))
+        text = TextField()
         appends = [
-            When(pk=pk, then=Concat(F("text"), Value(pending[pk]))) for pk in saved if pending[pk]
+            When(pk=pk, then=Concat(F("text"), Value(pending[pk]), output_field=text))
+            for pk in saved
+            if pending[pk]
         ]
         changes = {"updated_at": timezone.now()}
         if appends:
-            changes["text"] = Case(*appends, default=F("text"))
+            changes["text"] = Case(*appends, default=F("text"), output_field=text)
         Message.objects.filter(pk__in=saved).update(**changes)
     return saved

@@ -1,0 +1,124 @@
+"""A reply whose writer dies is noticed by the sockets showing it; a draining process says so."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from tests.fake_anthropic import Reply
+from tests.tutor_client import ask, connect, learner, until
+from tutor import drain, generation, progress
+from tutor.models import Conversation, Message
+
+pytestmark = [
+    pytest.mark.asyncio,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("tutor_cleanup"),
+]
+
+FINAL = 'hx-swap-oob="outerHTML"'
+
+
+@sync_to_async
+def reply_written_elsewhere(user) -> Message:
+    """A reply being written by another process: streaming, saved a moment ago."""
+    conversation = Conversation.objects.current_for(user, "messages-api")
+    question = conversation.messages.create(role="user", text="Still there?")
+    return conversation.messages.create(
+        role="assistant", reply_to=question, status="streaming", text="Half a rep", model="m"
+    )
+
+
+@sync_to_async
+def refresh(message: Message) -> Message:
+    return Message.objects.get(pk=message.pk)
+
+
+async def test_a_socket_shows_a_reply_as_interrupted_once_its_writer_stops_saving(settings):
+    settings.TUTOR_STALE_SECONDS = 1
+    user, cookie = await learner()
+    reply = await reply_written_elsewhere(user)
+    tutor = await connect(cookie)
+    # The writer is alive (it saved just now): the socket follows the reply.
+    assert (await refresh(reply)).status == "streaming"
+    # Then it dies: no more saves. The socket notices without a reconnect.
+    frames = await until(tutor, "status-interrupted", timeout=6)
+    assert '"action": "retry"' in frames[-1] and "Half a rep" in frames[-1]
+    assert "The reply was interrupted." in frames[-1]  # said once to screen readers
+    reply = await refresh(reply)
+    assert (reply.status, reply.retryable, reply.text) == ("interrupted", True, "Half a rep")
+    await tutor.disconnect()
+
+
+async def test_an_interrupted_reply_can_be_retried_and_its_question_answered(online, settings):
+    settings.TUTOR_STALE_SECONDS = 1
+    user, cookie = await learner()
+    reply = await reply_written_elsewhere(user)
+    await sync_to_async(Message.objects.filter(pk=reply.pk).update)(
+        updated_at=timezone.now() - timedelta(seconds=5)
+    )
+    tutor = await connect(cookie)  # connecting marks the dead writer's reply interrupted
+    online.enqueue(Reply(text="Here it is in full."))
+    await ask(tutor, "", action="retry", message_id=reply.pk)
+    frames = await until(tutor, FINAL)
+    assert f'id="msg-{reply.pk}" hx-swap-oob="delete"' in "".join(frames)
+    assert "Here it is in full." in frames[-1]
+    assert online.requests[-1].body["messages"][-1]["content"][0]["text"] == "Still there?"
+    await tutor.disconnect()
+
+
+async def test_progress_is_appended_and_saved_while_the_reply_streams(online, settings):
+    settings.TUTOR_FLUSH_SECONDS = 0.05
+    online.enqueue(Reply(tokens=40, rate=40))
+    _, cookie = await learner()
+    tutor = await connect(cookie)
+    await ask(tutor, "Go on")
+    await until(tutor, "w0010")
+    saved = ""
+    for _ in range(100):  # the saves happen on their own schedule: wait for one
+        row = await sync_to_async(Message.objects.filter(role="assistant").get)()
+        saved = row.text
+        if "w0010" in saved:
+            break
+        await asyncio.sleep(0.05)
+    assert "w0001 w0002" in saved and row.status == "streaming"
+    await until(tutor, FINAL)
+    row = await sync_to_async(Message.objects.filter(role="assistant").get)()
+    words = re.findall(r"w\d{4}", row.text)
+    assert words == [f"w{i:04}" for i in range(1, 40)]  # appended, never twice
+    assert not progress._watched
+    await tutor.disconnect()
+
+
+async def test_a_draining_process_finishes_replies_and_refuses_new_questions(online, settings):
+    settings.TUTOR_DRAIN_SECONDS = 0.5
+    online.enqueue(Reply(tokens=400, rate=20))
+    _, cookie = await learner()
+    _, other_cookie = await learner("grace")
+    tutor, other = await connect(cookie), await connect(other_cookie)
+    await ask(tutor, "A long one")
+    await until(tutor, "w0003")
+    try:
+        draining = asyncio.create_task(drain.drain())
+        await asyncio.sleep(0.1)
+        await ask(other, "Am I lost?")
+        refused = await until(other, "restarting")
+        assert "Am I lost?" in refused[-1]  # back in the box
+        await draining
+        frames = await until(tutor, FINAL)
+    finally:
+        generation.draining = False
+    assert "status-interrupted" in frames[-1]
+    rows = await sync_to_async(list)(Message.objects.values_list("role", "status", "text"))
+    assert [(role, status) for role, status, _ in rows] == [
+        ("user", "complete"),
+        ("assistant", "interrupted"),
+    ]
+    assert "w0001 w0002 w0003" in rows[1][2]  # saved with the text it had
+    await tutor.disconnect()
+    await other.disconnect()
