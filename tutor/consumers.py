@@ -80,6 +80,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await generation.stop(self.conversation)
             elif frame.action == "retry":
                 await self._retry(frame.message_id)
+            elif frame.action in turns.FOLLOW_UPS:
+                await self._follow_up(frame)
             else:
                 await self._ask(frame.text.strip(), frame.client_id, frame.text)
         except Exception:
@@ -134,6 +136,18 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragments.notice(refused.message))
         except Busy:
             await self.send(text_data=fragments.notice("The tutor is still answering."))
+        else:
+            await self._started(turn)
+
+    async def _follow_up(self, frame: frames.Frame) -> None:
+        """Regenerate the latest reply, or continue one cut short (see tutor/turns.py)."""
+        start = turns.FOLLOW_UPS[frame.action]
+        try:
+            turn = await database_sync_to_async(start)(
+                self.conversation, self.scope["user"], frame.message_id, config.reply_model()
+            )
+        except turns.Declined as declined:
+            await self.send(text_data=fragments.notice(declined.message))
         else:
             await self._started(turn)
 

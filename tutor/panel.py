@@ -26,7 +26,7 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         return context | {"starter_links": links}
     conversation = Conversation.objects.current_for(request.user, lesson.slug)
     conversation.streaming_reply()  # marks replies whose writer died as interrupted
-    messages = list(conversation.messages.select_related("feedback"))
+    messages = list(conversation.shown_messages())
     return context | {
         "conversation": conversation,
         "messages": messages,
@@ -37,4 +37,5 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS,
         "draft": request.GET.get("ask", "")[: settings.TUTOR_MAX_MESSAGE_CHARS],
         "retention_days": settings.TUTOR_RETENTION_DAYS,
+        "past": Conversation.objects.past_for(request.user, lesson.slug),
     }

@@ -8,11 +8,21 @@ from django.conf import settings
 from django.utils import timezone
 
 from course import allowance
-from tutor.models import Conversation, Message
+from tutor.models import Busy, Conversation, Duplicate, Message
+
+CONTINUE_TEXT = "Continue from where your last reply stopped."
 
 
 class NothingToRetry(Exception):
     """The reply is not a failed, retryable reply of this conversation (or is being retried)."""
+
+
+class Declined(Exception):
+    """A regenerate or continue that cannot start; the message is shown to the learner as is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TooSoon(Exception):
@@ -29,7 +39,7 @@ class Turn:
     reply: Message
     question: Message | None
     questions_left: int
-    replaces: int | None = None  # the failed reply a retry takes the place of
+    replaces: int | None = None  # the reply (failed, or regenerated) this one takes the place of
 
 
 def ask(conversation: Conversation, user, text: str, client_id: str, model: str) -> Turn:
@@ -72,3 +82,52 @@ def retry_wait(failed: Message) -> int:
     backoff = min(settings.TUTOR_RETRY_BACKOFF_CAP_SECONDS, 2 ** (failures - 1))
     waited = (timezone.now() - failed.updated_at).total_seconds()
     return max(0, round(backoff - waited))
+
+
+def regenerate(conversation: Conversation, user, message_id: int, model: str) -> Turn:
+    """Answer the latest finished reply's question again; the new reply takes its place."""
+    old = conversation.last_reply()
+    if old is None or old.pk != message_id or old.status not in Message.REGENERABLE:
+        raise Declined("Only the latest finished reply can be regenerated.")
+    charge = _reserve(user)
+    try:
+        reply = conversation.regenerate_turn(old, model)
+    except Busy:
+        charge.cancel()
+        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
+    except Duplicate:
+        charge.cancel()
+        raise Declined("That reply is already being regenerated.") from None
+    except Exception:
+        charge.cancel()
+        raise
+    return Turn(charge, reply, None, allowance.remaining(user).messages_left, old.pk)
+
+
+def continue_reply(conversation: Conversation, user, message_id: int, model: str) -> Turn:
+    """Ask for the rest of a reply cut short by its length limit, as a question of its own.
+
+    Claude 4.6 and later refuse a conversation that ends with an assistant turn (prefill), so
+    the learner asks to continue; a second click on the same reply is a duplicate.
+    """
+    last = conversation.last_reply()
+    if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
+        raise Declined("Only the latest reply, when it was cut short, can be continued.")
+    try:
+        return ask(conversation, user, CONTINUE_TEXT, f"continue-{last.pk}", model)
+    except allowance.Refused as refused:
+        raise Declined(refused.message) from None
+    except Busy:
+        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
+    except Duplicate:
+        raise Declined("That reply is already being continued.") from None
+
+
+FOLLOW_UPS = {"regenerate": regenerate, "continue": continue_reply}
+
+
+def _reserve(user) -> allowance.Charge:
+    try:
+        return allowance.reserve(user, "tutor")
+    except allowance.Refused as refused:
+        raise Declined(refused.message) from None
