@@ -85,7 +85,9 @@ def test_regenerate_replaces_the_latest_reply_and_continue_asks_for_the_rest(
     expect(replies).to_have_count(2)
     expect(replies.last).to_contain_text("A better answer.")
 
-    tutor_api.enqueue(Reply(text="The start of it", stop_reason="max_tokens"), Reply(text="the end."))
+    tutor_api.enqueue(
+        Reply(text="The start of it", stop_reason="max_tokens"), Reply(text="the end.")
+    )
     finish(page, "Tell me at length")
     expect(replies.last).to_contain_text("Cut short")
     replies.last.get_by_role("button", name="Continue").click()
