@@ -33,7 +33,7 @@ def test_the_panel_lists_past_conversations_newest_first_with_date_and_count(cli
     html = client.get(LESSON).content.decode()
     assert "Past conversations (2)" in html
     assert html.index("How do I stream?") < html.index("What is a token?")
-    assert "20 Nov 2026, 14:05 · 2 messages" in html and "1 Nov 2026, 09:30" in html
+    assert "20 Nov 2026, 14:05 UTC · 2 messages" in html and "1 Nov 2026, 09:30" in html
     assert f'href="/tutor/conversations/{older.pk}/"' in html
     assert "Grace&#x27;s own question" not in html and "Grace's own question" not in html
 
