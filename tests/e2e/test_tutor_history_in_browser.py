@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.learner import TIMEOUT, ask, open_tutor, sign_up, tutor_log, wait_for_socket
+from tests.e2e.test_accessibility_in_browser import assert_accessible
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tutor.turns import CONTINUE_TEXT
 
@@ -19,6 +20,12 @@ def finish(page: Page, question: str) -> None:
     expect(tutor_log(page).locator("article.msg-assistant").last).to_have_class(
         FINISHED, timeout=TIMEOUT
     )
+
+
+def accessible_in_light_and_dark(page: Page) -> None:
+    for scheme in ("dark", "light"):
+        page.emulate_media(color_scheme=scheme)
+        assert_accessible(page)
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -37,8 +44,11 @@ def test_a_past_conversation_is_listed_read_and_reopened(
     finish(page, "How does streaming work?")
 
     page.get_by_text("Past conversations (1)").click()
+    expect(page.get_by_role("button", name="Reopen: What is a token?")).to_be_visible()
+    accessible_in_light_and_dark(page)
     page.get_by_role("link", name="What is a token?").click()
     expect(page.get_by_role("heading", name="Your conversation with the tutor")).to_be_visible()
+    accessible_in_light_and_dark(page)
     expect(page.locator("main")).to_contain_text("Tokens are pieces of text.")
     expect(page.locator("main")).not_to_contain_text("Streams send events.")
 
