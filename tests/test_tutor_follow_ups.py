@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -104,6 +105,20 @@ async def test_regenerating_an_older_reply_is_refused(online):
     assert "Only the latest finished reply can be regenerated." in notice
     assert len(online.requests) == 2 and await questions_left(user) == left
     assert not (await row(first_id)).superseded
+    await tutor.disconnect()
+
+
+async def test_regenerating_a_reply_still_being_written_is_refused(online):
+    online.enqueue(Reply(tokens=400, rate=40))
+    _, cookie = await learner()
+    tutor = await connect(cookie)
+    await ask(tutor, "Tell me everything")
+    frames = await until(tutor, "w0002")
+    started = next(f for f in frames if "status-streaming" in f)
+    streaming_id = int(re.search(r'id="msg-(\d+)" class="msg msg-assistant', started)[1])
+    await send(tutor, "regenerate", streaming_id)
+    await until(tutor, "The tutor is still writing that reply")
+    assert len(online.requests) == 1 and not (await row(streaming_id)).superseded
     await tutor.disconnect()
 
 

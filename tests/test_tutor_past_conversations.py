@@ -116,3 +116,14 @@ def test_reopen_works_when_there_is_no_current_conversation(client):
     client.force_login(user)
     client.post(f"/tutor/conversations/{past.pk}/reopen/")
     assert Conversation.objects.current_for(user, "messages-api").pk == past.pk
+
+
+def test_a_long_history_lists_the_newest_and_says_so(client, monkeypatch):
+    monkeypatch.setattr("tutor.panel.PAST_SHOWN", 2)
+    user = make_user()
+    for question in ["Oldest", "Middle", "Newest"]:
+        conversation_with(user, question)
+    client.force_login(user)
+    html = client.get(LESSON).content.decode()
+    assert "Past conversations (the 2 newest)" in html
+    assert ">Newest</a>" in html and ">Middle</a>" in html and ">Oldest</a>" not in html

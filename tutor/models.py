@@ -59,7 +59,7 @@ class ConversationQuerySet(models.QuerySet):
                 return None
             return self.current_for(user, lesson_slug).start_new()
 
-    def past_for(self, user, lesson_slug: str, limit: int = 20) -> list[Conversation]:
+    def past_for(self, user, lesson_slug: str, limit: int) -> list[Conversation]:
         """This learner's archived conversations of a lesson that say something, newest first.
 
         Each carries `first_question` and `shown_count` (the messages the panel would show).

@@ -87,6 +87,8 @@ def retry_wait(failed: Message) -> int:
 def regenerate(conversation: Conversation, user, message_id: int, model: str) -> Turn:
     """Answer the latest finished reply's question again; the new reply takes its place."""
     old = conversation.last_reply()
+    if old is not None and old.pk == message_id and old.is_streaming:
+        raise Declined("The tutor is still writing that reply. Wait for it, or press Stop.")
     if old is None or old.pk != message_id or old.status not in Message.REGENERABLE:
         raise Declined("Only the latest finished reply can be regenerated.")
     charge = _reserve(user)
