@@ -36,6 +36,11 @@ FINAL = 'hx-swap-oob="outerHTML"'
         ({"text_data": json.dumps({"message": "   "})}, "Type a question first."),
         ({"text_data": json.dumps({"action": "format-disk"})}, "does not know that action"),
         ({"text_data": json.dumps({"action": "retry", "message_id": "x"})}, "which reply to retry"),
+        ({"text_data": json.dumps({"action": "regenerate"})}, "which reply to regenerate"),
+        (
+            {"text_data": json.dumps({"action": "continue", "message_id": 0})},
+            "which reply to continue",
+        ),
         ({"text_data": "x" * 70_000}, "too large to send"),
     ],
 )

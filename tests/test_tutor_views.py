@@ -86,7 +86,8 @@ def test_the_api_call_panel_needs_a_login_and_the_owner(client):
 
 def test_new_conversation_keeps_the_old_one(client):
     user = make_user()
-    old = reply_for(user).conversation
+    reply = reply_for(user)
+    old = reply.conversation
     client.force_login(user)
     response = client.post("/lessons/messages-api/tutor/new/")
     assert response.status_code == 302 and response["Location"] == "/lessons/messages-api/#tutor"
@@ -94,7 +95,10 @@ def test_new_conversation_keeps_the_old_one(client):
     assert old.archived and old.messages.count() == 2
     current = Conversation.objects.current_for(user, "messages-api")
     assert current.pk != old.pk and current.messages.count() == 0
-    assert "What is a token?" not in client.get("/lessons/messages-api/").content.decode()
+    html = client.get("/lessons/messages-api/").content.decode()
+    # Out of the log, into the list of past conversations.
+    assert f'id="msg-{reply.pk}"' not in html
+    assert f'href="/tutor/conversations/{old.pk}/">What is a token?</a>' in html
 
 
 def test_new_conversation_needs_a_post_and_a_real_lesson(client):

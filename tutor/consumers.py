@@ -93,6 +93,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await generation.stop(self.conversation)
             elif frame.action == "retry":
                 await self._retry(frame.message_id)
+            elif frame.action in turns.FOLLOW_UPS:
+                await self._follow_up(frame)
         except Exception:
             # A bug must not close the socket on the learner: say so in the panel, log it loudly.
             logger.exception("tutor frame %s failed", frame.action)
@@ -156,6 +158,24 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragments.notice(refused.message))
         except Busy:
             await self.send(text_data=fragments.notice("The tutor is still answering."))
+        else:
+            await self._started(turn)
+
+    async def _follow_up(self, frame: frames.Frame) -> None:
+        """Regenerate the latest reply, or continue one cut short (see tutor/turns.py)."""
+        start = turns.FOLLOW_UPS[frame.action]
+        try:
+            turn = await db.run(start)(
+                self.conversation,
+                self.lesson,
+                self.scope["session"],
+                frame.message_id,
+                config.reply_model(),
+            )
+        except turns.SignedOut:
+            await self._logged_out("")
+        except turns.Declined as declined:
+            await self.send(text_data=fragments.notice(declined.message))
         else:
             await self._started(turn)
 

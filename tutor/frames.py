@@ -9,7 +9,8 @@ from dataclasses import dataclass
 MAX_FRAME_BYTES = 64 * 1024
 MAX_DEPTH = 20  # htmx sends two levels; deeper JSON is not a question and can exhaust the stack
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
-ACTIONS = {"send", "stop", "retry"}
+ACTIONS = {"send", "stop", "retry", "regenerate", "continue"}
+ON_A_REPLY = {"retry", "regenerate", "continue"}  # actions that name the reply they act on
 MAX_ID = 2**63 - 1  # the largest primary key the database can hold
 LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 UNREADABLE = "That message could not be read. Reload the page and try again."
@@ -52,8 +53,8 @@ def parse(text_data: str | None, bytes_data: bytes | None) -> Frame:
         raise BadFrame("The tutor does not know that action.")
     client_id = data.get("client_id")
     client_id = client_id if isinstance(client_id, str) and CLIENT_ID.fullmatch(client_id) else ""
-    if action == "retry":
-        return Frame("retry", message_id=_message_id(data.get("message_id")))
+    if action in ON_A_REPLY:
+        return Frame(action, message_id=_message_id(data.get("message_id"), action))
     text = data.get("message", "")
     if not isinstance(text, str):
         raise BadFrame(UNREADABLE)
@@ -64,12 +65,12 @@ def parse(text_data: str | None, bytes_data: bytes | None) -> Frame:
     )
 
 
-def _message_id(value: object) -> int:
+def _message_id(value: object, action: str) -> int:
     """A reply's id: a whole number as JSON or as a string, within what the database holds."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise BadFrame("The tutor could not tell which reply to retry.")
+        raise BadFrame(f"The tutor could not tell which reply to {action}.")
     return value
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from course.allowance import learner_lock
@@ -57,6 +58,24 @@ class ConversationQuerySet(models.QuerySet):
             if started >= settings.TUTOR_NEW_CONVERSATIONS_PER_HOUR:
                 return None
             return self.current_for(user, lesson_slug).start_new()
+
+    def past_for(self, user, lesson_slug: str, limit: int) -> list[Conversation]:
+        """This learner's archived conversations of a lesson that say something, newest first.
+
+        Each carries `first_question` and `shown_count` (the messages the panel would show).
+        """
+        first_question = Message.objects.filter(
+            conversation=OuterRef("pk"), role=Message.Role.USER
+        ).order_by("pk")
+        return list(
+            self.filter(user=user, lesson_slug=lesson_slug, archived=True)
+            .annotate(
+                first_question=Subquery(first_question.values("text")[:1]),
+                shown_count=Count("messages", filter=Q(messages__superseded=False)),
+            )
+            .filter(shown_count__gt=0)
+            .order_by("-updated_at", "-pk")[:limit]
+        )
 
 
 class Conversation(models.Model):
@@ -114,8 +133,32 @@ class Conversation(models.Model):
             Conversation.objects.filter(pk=self.pk).update(archived=True)
             return Conversation.objects.create(user=self.user, lesson_slug=self.lesson_slug)
 
+    def reopen(self) -> None:
+        """Make this archived conversation the current one again, archiving the current one.
+
+        Refused with Busy while the current conversation is still being answered: its reply
+        would go on streaming into a conversation that has left the panel.
+        """
+        with learner_lock(self.user):  # a transaction, serialized with current_for's create
+            current = (
+                Conversation.objects.select_for_update()
+                .filter(user=self.user, lesson_slug=self.lesson_slug, archived=False)
+                .first()
+            )
+            if current is not None and current.pk != self.pk:
+                if current.streaming_reply():
+                    raise Busy()
+                # Archive first: the unique constraint allows one current conversation.
+                Conversation.objects.filter(pk=current.pk).update(archived=True)
+            Conversation.objects.filter(pk=self.pk).update(archived=False)
+        self.archived = False
+
+    def shown_messages(self) -> models.QuerySet[Message]:
+        """The messages the learner sees: a regenerated reply gives way to its replacement."""
+        return self.messages.filter(superseded=False).select_related("feedback")
+
     def last_reply(self) -> Message | None:
-        return self.messages.filter(role=Message.Role.ASSISTANT).select_related("feedback").last()
+        return self.shown_messages().filter(role=Message.Role.ASSISTANT).last()
 
     def streaming_reply(self) -> Message | None:
         Message.objects.mark_stale_interrupted(conversation=self)
@@ -163,10 +206,27 @@ class Conversation(models.Model):
                 **reply,
             )
 
+    def regenerate_turn(self, old: Message, reply: dict) -> Message:
+        """Answer `old`'s question again; `old` stays in the transcript, marked superseded."""
+        with transaction.atomic():
+            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+            if self.streaming_reply():
+                raise Busy()
+            latest = self.last_reply()
+            if latest is None or latest.pk != old.pk or latest.status not in Message.REGENERABLE:
+                raise Duplicate(old.pk)  # a second click, or a reply that is no longer the last
+            self.messages.filter(pk=old.pk).update(superseded=True)
+            return self.messages.create(
+                role=Message.Role.ASSISTANT,
+                reply_to_id=old.reply_to_id,
+                status=Message.Status.STREAMING,
+                **reply,
+            )
+
     def history_before(self, reply: Message) -> list[Message]:
         """The turns sent upstream for `reply`: everything up to the question it answers."""
         kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
-        rows = self.messages.filter(pk__lte=reply.reply_to_id).order_by("pk")
+        rows = self.messages.filter(pk__lte=reply.reply_to_id, superseded=False).order_by("pk")
         return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
 
 
@@ -204,6 +264,8 @@ class Message(models.Model):
         INTERRUPTED = "interrupted"
         FAILED = "failed"
 
+    REGENERABLE = (Status.COMPLETE, Status.STOPPED)
+
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
@@ -235,6 +297,9 @@ class Message(models.Model):
     error_type = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     retryable = models.BooleanField(default=False)
+    # Regenerated: a new reply took this one's place. Kept for the staff transcript; the panel
+    # and the history sent upstream skip it.
+    superseded = models.BooleanField(default=False)
 
     objects = MessageQuerySet.as_manager()
 

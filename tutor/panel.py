@@ -12,6 +12,8 @@ from course.lessons import Lesson
 from tutor import config, fragments
 from tutor.models import Conversation
 
+PAST_SHOWN = 20  # past conversations listed in the panel, newest first
+
 
 def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
     if not lesson.tutor.enabled:
@@ -26,7 +28,7 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         return context | {"starter_links": links}
     conversation = Conversation.objects.current_for(request.user, lesson.slug)
     conversation.streaming_reply()  # marks replies whose writer died as interrupted
-    messages = list(conversation.messages.select_related("feedback"))
+    messages = list(conversation.shown_messages())
     return context | {
         "conversation": conversation,
         "messages": messages,
@@ -37,4 +39,6 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         "max_chars": settings.TUTOR_MAX_MESSAGE_CHARS,
         "draft": request.GET.get("ask", "")[: settings.TUTOR_MAX_MESSAGE_CHARS],
         "retention_days": settings.TUTOR_RETENTION_DAYS,
+        "past": Conversation.objects.past_for(request.user, lesson.slug, PAST_SHOWN),
+        "past_shown": PAST_SHOWN,
     }

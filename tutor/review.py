@@ -133,6 +133,7 @@ def _message_record(message: Message) -> dict:
                 "duration_ms": message.duration_ms,
                 "request_id": message.request_id,
                 "error_type": message.error_type,
+                "superseded": message.superseded,  # the learner regenerated it
                 "feedback": (
                     {
                         "rating": feedback.rating,

@@ -18,8 +18,10 @@ from course.lessons import Lesson
 from tutor import fragments
 from tutor.attempts import latest_attempt_text
 from tutor.context import build_messages
-from tutor.models import Conversation, Message, PromptVersion
+from tutor.models import Busy, Conversation, Duplicate, Message, PromptVersion
 from tutor.prompts import system_blocks, system_json
+
+CONTINUE_TEXT = "Continue from where your last reply stopped."
 
 
 class SignedOut(Exception):
@@ -28,6 +30,14 @@ class SignedOut(Exception):
 
 class NothingToRetry(Exception):
     """The reply is not a failed, retryable reply of this conversation (or is being retried)."""
+
+
+class Declined(Exception):
+    """A regenerate or continue that cannot start; the message is shown to the learner as is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class TooSoon(Exception):
@@ -48,7 +58,7 @@ class Turn:
     system: list[dict]  # the request sent upstream
     messages: list[dict]
     html: str  # the frame that shows the turn starting, for every socket
-    replaces: int | None = None  # the failed reply a retry takes the place of
+    replaces: int | None = None  # the reply (failed, or regenerated) this one takes the place of
 
 
 def ask(
@@ -103,6 +113,61 @@ def retry_wait(failed: Message) -> int:
     backoff = min(settings.TUTOR_RETRY_BACKOFF_CAP_SECONDS, 2 ** (failures - 1))
     waited = (timezone.now() - failed.updated_at).total_seconds()
     return max(0, round(backoff - waited))
+
+
+def regenerate(
+    conversation: Conversation, lesson: Lesson, session: SessionBase, message_id: int, model: str
+) -> Turn:
+    """Answer the latest finished reply's question again; the new reply takes its place."""
+    old = conversation.last_reply()
+    if old is not None and old.pk == message_id and old.is_streaming:
+        raise Declined("The tutor is still writing that reply. Wait for it, or press Stop.")
+    if old is None or old.pk != message_id or old.status not in Message.REGENERABLE:
+        raise Declined("Only the latest finished reply can be regenerated.")
+    charge = _reserve(conversation.user)
+    try:
+        reply = conversation.regenerate_turn(old, _reply_fields(lesson, model))
+    except Busy:
+        charge.cancel()
+        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
+    except Duplicate:
+        charge.cancel()
+        raise Declined("That reply is already being regenerated.") from None
+    except Exception:
+        charge.cancel()
+        raise
+    return _begin(conversation, lesson, charge, reply, [reply], replaces=old.pk)
+
+
+def continue_reply(
+    conversation: Conversation, lesson: Lesson, session: SessionBase, message_id: int, model: str
+) -> Turn:
+    """Ask for the rest of a reply cut short by its length limit, as a question of its own.
+
+    Claude 4.6 and later refuse a conversation that ends with an assistant turn (prefill), so
+    the learner asks to continue; a second click on the same reply is a duplicate.
+    """
+    last = conversation.last_reply()
+    if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
+        raise Declined("Only the latest reply, when it was cut short, can be continued.")
+    try:
+        return ask(conversation, lesson, session, CONTINUE_TEXT, f"continue-{last.pk}", model)
+    except allowance.Refused as refused:
+        raise Declined(refused.message) from None
+    except Busy:
+        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
+    except Duplicate:
+        raise Declined("That reply is already being continued.") from None
+
+
+FOLLOW_UPS = {"regenerate": regenerate, "continue": continue_reply}
+
+
+def _reserve(user) -> allowance.Charge:
+    try:
+        return allowance.reserve(user, "tutor")
+    except allowance.Refused as refused:
+        raise Declined(refused.message) from None
 
 
 # The system prompt of each lesson as last built: the catalogue hands out the same Lesson object

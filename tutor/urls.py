@@ -6,6 +6,16 @@ from tutor import instructor_views, views
 
 urlpatterns = [
     path("lessons/<slug:slug>/tutor/new/", views.new_conversation, name="tutor_new"),
+    path(
+        "tutor/conversations/<int:conversation_id>/",
+        views.past_conversation,
+        name="tutor_conversation",
+    ),
+    path(
+        "tutor/conversations/<int:conversation_id>/reopen/",
+        views.reopen_conversation,
+        name="tutor_reopen",
+    ),
     path("tutor/replies/<int:message_id>/api-call/", views.api_call, name="tutor_api_call"),
     path("tutor/replies/<int:message_id>/feedback/", views.feedback, name="tutor_feedback"),
 ]

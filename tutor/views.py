@@ -6,13 +6,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import dateformat
 from django.views.decorators.http import require_GET, require_POST
 
 from course.lessons import catalogue
 from course.views import HtmxHttpRequest
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
-from tutor.models import Conversation, Message
+from tutor.models import Busy, Conversation, Message
 
 
 @require_POST
@@ -28,6 +29,39 @@ def new_conversation(request: HttpRequest, slug: str) -> HttpResponse:
             "allows. Keep going in this one, or start a new one later.",
         )
     return redirect(reverse("lesson", args=[slug]) + "#tutor")
+
+
+@require_GET
+@login_required
+def past_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    # Looked up through the learner: another learner's conversation is a 404.
+    conversation = get_object_or_404(Conversation, pk=conversation_id, user=request.user)
+    context = {
+        "conversation": conversation,
+        "lesson": catalogue().get(conversation.lesson_slug),
+        "transcript": conversation.shown_messages(),
+    }
+    return render(request, "tutor/conversation.html", context)
+
+
+@require_POST
+@login_required
+def reopen_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    conversation = get_object_or_404(Conversation, pk=conversation_id, user=request.user)
+    if catalogue().get(conversation.lesson_slug) is None:
+        raise Http404("There is no lesson at this address.")
+    try:
+        conversation.reopen()
+    except Busy:
+        messages.error(
+            request,
+            "The tutor is still answering in your current conversation. Wait for the reply to "
+            "finish (or press Stop in the tutor), then reopen this one.",
+        )
+        return redirect("tutor_conversation", conversation.pk)
+    started = dateformat.format(conversation.created_at, "j M Y")
+    messages.success(request, f"Reopened your conversation from {started}.")
+    return redirect(reverse("lesson", args=[conversation.lesson_slug]) + "#tutor")
 
 
 @require_GET

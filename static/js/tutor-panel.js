@@ -184,7 +184,7 @@
 
   document.addEventListener("submit", function (event) {
     if (!event.target.classList.contains("tutor-new-form")) return;
-    if (!window.confirm("Start a new conversation? This one leaves the panel and the tutor forgets it.")) {
+    if (!window.confirm("Start a new conversation? This one moves to Past conversations, where you can reopen it.")) {
       event.preventDefault();
     }
   });
