@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,20 +157,38 @@ def redis_server() -> Iterator[str | None]:
         yield None
         return
     port = free_port()
+    process = start_redis(port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop_redis(process)
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    """A redis-server on `port` that keeps nothing: a restart empties it, as a crash does."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("needs redis-server (apt-get install redis-server)")
     process = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 10
+    while not _redis_answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_redis(process)
+            raise RuntimeError(f"redis-server did not start on port {port}")
+        time.sleep(0.05)
+    return process
+
+
+def stop_redis(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 10
-        while not _redis_answers(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
         process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def start_daphne(env: dict[str, str], port: int) -> tuple[subprocess.Popen, str]:
@@ -195,19 +214,75 @@ import sys
 import django; django.setup()
 from django.contrib.auth import get_user_model
 from django.test import Client
-user = get_user_model().objects.create_user(sys.argv[1], password="a long pass phrase")
-client = Client(); client.force_login(user)
-print(client.cookies["sessionid"].value)
+for name in sys.argv[1:]:
+    user = get_user_model().objects.create_user(name, password="a long pass phrase")
+    client = Client(); client.force_login(user)
+    print(client.cookies["sessionid"].value)
 """
 
 
 def learner_session(env: dict[str, str], username: str) -> str:
     """Create a learner in the site's database and return a signed-in session id."""
-    return subprocess.run(
-        [sys.executable, "-c", _SESSION_SCRIPT, username],
+    return learner_sessions(env, [username])[username]
+
+
+def learner_sessions(env: dict[str, str], usernames: Sequence[str]) -> dict[str, str]:
+    """Create learners in the site's database (one Django start-up); their session ids by name."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SESSION_SCRIPT, *usernames],
         cwd=ROOT,
         env=env,
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.strip()
+    ).stdout.split()
+    return dict(zip(usernames, out, strict=True))
+
+
+_MESSAGES_SCRIPT = """
+import json
+import django; django.setup()
+from tutor.models import Message
+fields = ["pk", "role", "status", "text", "output_tokens", "conversation__user__username"]
+print(json.dumps(list(Message.objects.order_by("pk").values(*fields))))
+"""
+
+
+def saved_messages(env: dict[str, str]) -> list[dict]:
+    """Every tutor message in the site's database, read by a process of its own."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MESSAGES_SCRIPT],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return json.loads(out)
+
+
+def start_daphnes(env: dict[str, str], count: int) -> list[tuple[subprocess.Popen, int]]:
+    """Start `count` daphne processes together and wait until they answer; (process, port) each.
+
+    The caller owns them (a fault test may kill one): `kill_all` them when done.
+    """
+    started = []
+    for port in [free_port() for _ in range(count)]:
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        command += [*DAPHNE_OPTIONS, "course.asgi:application"]
+        started.append((subprocess.Popen(command, cwd=ROOT, env=env), port))
+    try:
+        for process, port in started:
+            _wait_until_up(f"http://127.0.0.1:{port}/", process)
+    except RuntimeError:
+        kill_all(process for process, _ in started)
+        raise
+    return started
+
+
+def kill_all(processes: Iterable[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
