@@ -341,8 +341,9 @@ async def test_a_reply_outlives_a_redis_restart_and_is_saved_in_full(site, resta
         await asyncio.to_thread(restartable_redis.restart, 1.0)
         restarted = time.monotonic()
         deadline = restarted + 30
-        for tab in (asker, watcher):
-            final = await tab.until(FINAL, deadline)
+        # Both pages are read at once, as two browser tabs would be: each reconnects on its own.
+        finals = await asyncio.gather(*(tab.until(FINAL, deadline) for tab in (asker, watcher)))
+        for tab, final in zip((asker, watcher), finals, strict=True):
             # About 7 s of the reply were left: a page that follows it gets many frames of new
             # words, not only the whole text at the end.
             live = frames_with_new_words(tab.log, restarted)

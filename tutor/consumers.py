@@ -29,7 +29,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
     following: int | None = None  # the streaming reply this socket is showing
     sent_upto = 0  # how much of that reply's text this socket has sent
     heard_at = 0.0  # when that reply last gave a sign of life
-    snapshot_pending = False
+    snapshot_asked_at: float | None = None  # when this socket last asked the writer for all so far
     conversation: Conversation | None = None
     watchdog: asyncio.Task | None = None
 
@@ -58,16 +58,29 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
         opened = await db.run(watch.open_conversation)(user, self.lesson.slug)
         self.conversation = opened.conversation
-        await self.channel_layer.group_add(self.conversation.group_name, self.channel_name)
+        await self._join(self.conversation.group_name)
         if opened.streaming is not None:
             self._follow(opened.streaming.pk, len(opened.streaming.text))
             await self.send(text_data=opened.html)
-            await generation.request_snapshot(self.conversation, self.channel_name)
+            await self._ask_for_snapshot()
         elif opened.html:
             # After a reconnect the page may still show a reply that ended, or died with the
             # server, while the socket was down: show it as it really is, without a reload.
             await self.send(text_data=opened.html)
         await self.send(text_data=fragments.actions(streaming=opened.streaming is not None))
+
+    async def _join(self, group: str) -> None:
+        """Join the conversation's group; once more if the layer fails (Redis just restarted:
+        each pooled connection fails once before it reconnects)."""
+        try:
+            await self.channel_layer.group_add(group, self.channel_name)
+        except Exception:
+            logger.warning("joining %s failed; trying again", group, exc_info=True)
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _ask_for_snapshot(self) -> None:
+        self.snapshot_asked_at = time.monotonic()
+        await generation.request_snapshot(self.conversation, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         # The reply being written goes on: it is saved and shown on the next visit.
@@ -234,16 +247,17 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return
         if event["offset"] != self.sent_upto:
             # We missed text (joined mid-reply, or the layer dropped a frame): ask the writer
-            # for everything so far; later deltas continue from there.
-            if not self.snapshot_pending:
-                self.snapshot_pending = True
-                await generation.request_snapshot(self.conversation, self.channel_name)
+            # for everything so far; later deltas continue from there. A request or its answer
+            # can be lost too (the layer restarting): ask again after a second.
+            asked = self.snapshot_asked_at
+            if asked is None or time.monotonic() - asked > 1:
+                await self._ask_for_snapshot()
             return
         await self.send(text_data=event["html"])
         self.sent_upto = event["end"]
 
     async def tutor_snapshot(self, event: dict) -> None:
-        self.snapshot_pending = False
+        self.snapshot_asked_at = None
         if event["message_id"] == self.following and event["end"] > self.sent_upto:
             self.sent_upto, self.heard_at = event["end"], time.monotonic()
             await self.send(text_data=event["html"])
