@@ -277,6 +277,7 @@ TUTOR_TOKENS_PER_DAY = envint("TUTOR_TOKENS_PER_DAY", 400_000)
 TUTOR_RETRY_BACKOFF_CAP_SECONDS = envint("TUTOR_RETRY_BACKOFF_CAP_SECONDS", 60)
 TUTOR_NEW_CONVERSATIONS_PER_HOUR = envint("TUTOR_NEW_CONVERSATIONS_PER_HOUR", 20)
 TUTOR_COALESCE_MS = envint("TUTOR_COALESCE_MS", 30)  # deltas arriving faster share one frame
+TUTOR_COALESCE_MAX_MS = envint("TUTOR_COALESCE_MAX_MS", 70)  # the window under load (generation.py)
 TUTOR_FLUSH_SECONDS = 1.0  # a streaming reply is saved at least this often
 TUTOR_STALE_SECONDS = envint("TUTOR_STALE_SECONDS", 4)  # unsaved this long: its writer died
 TUTOR_WATCH_SECONDS = 0.5  # how often a socket checks that the reply it shows is still alive

@@ -11,13 +11,17 @@ from django.conf import settings
 from course import allowance
 from course.lessons import Lesson, catalogue
 from tutor import config, db, fragments, frames, generation, turns, watch
-from tutor.models import Busy, Conversation, Duplicate
+from tutor.models import Archived, Busy, Conversation, Duplicate
 
 logger = logging.getLogger(__name__)
 
 # Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
 # not reconnect after these, so a refused socket does not retry forever.
 UNAUTHENTICATED, NOT_FOUND = 4401, 4404
+CLOSED_ELSEWHERE = (
+    "This conversation was closed in another tab (a new one started, or an old one reopened). "
+    "Reload the page to continue."
+)
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
@@ -149,6 +153,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             return  # a flaky connection re-sent a message that is already being answered
         except Busy:
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
+        except Archived:
+            await self._refuse(CLOSED_ELSEWHERE, typed)
         else:
             await self._started(turn)
 
@@ -171,6 +177,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragments.notice(refused.message))
         except Busy:
             await self.send(text_data=fragments.notice("The tutor is still answering."))
+        except Archived:
+            await self.send(text_data=fragments.notice(CLOSED_ELSEWHERE))
         else:
             await self._started(turn)
 
@@ -189,6 +197,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._logged_out("")
         except turns.Declined as declined:
             await self.send(text_data=fragments.notice(declined.message))
+        except Archived:
+            await self.send(text_data=fragments.notice(CLOSED_ELSEWHERE))
         else:
             await self._started(turn)
 

@@ -33,6 +33,17 @@ running: dict[int, Generation] = {}
 draining = False  # the process is shutting down: no new replies (tutor/drain.py)
 
 
+def coalesce_window() -> float:
+    """Seconds a reply's deltas gather into one frame: TUTOR_COALESCE_MS, longer under load.
+
+    Each frame costs the process the same whatever it carries. With many replies at once the
+    window widens (a quarter of a millisecond per reply, up to TUTOR_COALESCE_MAX_MS), so a
+    class asking together gets fewer, fuller frames instead of a process falling behind.
+    """
+    widened = settings.TUTOR_COALESCE_MS + 0.25 * len(running)
+    return min(max(settings.TUTOR_COALESCE_MS, settings.TUTOR_COALESCE_MAX_MS), widened) / 1000
+
+
 def start(turn: Turn) -> Generation:
     generation = Generation(turn)
     generation.task = asyncio.create_task(generation.run(), name=f"tutor-reply-{turn.reply.pk}")
@@ -126,14 +137,13 @@ class Generation:
 
     async def _relay(self) -> None:
         """Send what arrived as one frame, then let the next window's deltas gather."""
-        window = settings.TUTOR_COALESCE_MS / 1000
         while True:
             await self.wake.wait()
             self.wake.clear()
             await self._publish()
             if self.closing:
                 return
-            await asyncio.sleep(window)
+            await asyncio.sleep(coalesce_window())
 
     async def _publish(self) -> None:
         if self.published == len(self.text):

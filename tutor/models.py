@@ -35,6 +35,17 @@ class PromptVersion(models.Model):
         )
         return version
 
+    @classmethod
+    def id_for(cls, lesson_slug: str, text: str) -> int:
+        """`for_text(…).pk`, without reading the prompt's text back on every turn."""
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        found = cls.objects.filter(sha256=digest).values_list("pk", flat=True).first()
+        return found if found is not None else cls.for_text(lesson_slug, text).pk
+
+
+class Archived(Exception):
+    """The conversation was closed (a new one started, or an old one reopened) in another tab."""
+
 
 class Busy(Exception):
     """A reply is already being written in this conversation."""
@@ -157,6 +168,14 @@ class Conversation(models.Model):
         """The messages the learner sees: a regenerated reply gives way to its replacement."""
         return self.messages.filter(superseded=False).select_related("feedback")
 
+    def touch(self) -> None:
+        """Note activity at the start of a turn; on PostgreSQL this also locks the row, so two
+        processes cannot both start a reply. Raise Archived if another tab closed it."""
+        if not Conversation.objects.filter(pk=self.pk, archived=False).update(
+            updated_at=timezone.now()
+        ):
+            raise Archived()
+
     def last_reply(self) -> Message | None:
         return self.shown_messages().filter(role=Message.Role.ASSISTANT).last()
 
@@ -173,7 +192,7 @@ class Conversation(models.Model):
         transaction takes the write lock) so that two processes cannot both start a reply.
         """
         with transaction.atomic():
-            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+            self.touch()
             busy = models.Q(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
             clash = (busy | models.Q(client_id=client_id)) if client_id else busy
             for found in self.messages.filter(clash).only("client_id", "status", "updated_at"):
@@ -193,7 +212,7 @@ class Conversation(models.Model):
 
     def retry_turn(self, failed: Message, reply: dict) -> Message:
         with transaction.atomic():
-            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+            self.touch()
             if self.streaming_reply():
                 raise Busy()
             # One retry per failed reply: a second Retry of the same reply is a duplicate.
@@ -209,7 +228,7 @@ class Conversation(models.Model):
     def regenerate_turn(self, old: Message, reply: dict) -> Message:
         """Answer `old`'s question again; `old` stays in the transcript, marked superseded."""
         with transaction.atomic():
-            Conversation.objects.filter(pk=self.pk).update(updated_at=timezone.now())
+            self.touch()
             if self.streaming_reply():
                 raise Busy()
             latest = self.last_reply()

@@ -185,8 +185,8 @@ def system_prompt(lesson: Lesson) -> tuple[list[dict], str]:
 
 
 def _reply_fields(lesson: Lesson, model: str) -> dict:
-    prompt = PromptVersion.for_text(lesson.slug, system_prompt(lesson)[1])
-    return {"model": model, "max_tokens": settings.TUTOR_MAX_TOKENS, "prompt": prompt}
+    prompt = PromptVersion.id_for(lesson.slug, system_prompt(lesson)[1])
+    return {"model": model, "max_tokens": settings.TUTOR_MAX_TOKENS, "prompt_id": prompt}
 
 
 def _begin(
