@@ -55,17 +55,21 @@ def _render(block: str) -> str:
 
 
 # A line of prose that Markdown leaves as it is: it starts with a letter and holds no character
-# that could open emphasis, code, a link, HTML, an entity or an escape.
-_PROSE_LINE = re.compile(r"[^\W\d_](?:[^\W_]|[ ,.;:?!'\"()/%$@=+\-–—…‘’“”])*")
+# that could open emphasis, code, HTML, an entity or an escape. Square brackets stay text unless
+# they make an inline link or image (`](`, `![`): a block that starts with a letter holds no link
+# reference definition.
+_PROSE_LINE = re.compile(r"[^\W\d_](?:[^\W_]|[ ,.;:?!'\"()/%$@=+\-–—…‘’“”\[\]])*")
 _CODE_INFO = re.compile(r"[\w+#.-]*")
 
 
 def _render_open(block: str) -> str:
     """The open block as the finished block will render it, skipping the parser when it can."""
     lines = block.rstrip("\n").split("\n")
-    if all(_PROSE_LINE.fullmatch(line) for line in lines) and not any(
-        line.endswith("  ")
-        for line in lines[:-1]  # two spaces before a newline: a hard break
+    if (
+        all(_PROSE_LINE.fullmatch(line) for line in lines)
+        and "](" not in block
+        and "![" not in block
+        and not any(line.endswith("  ") for line in lines[:-1])  # a hard break
     ):
         prose = "\n".join(line.rstrip(" ") for line in lines)
         return f"<p>{prose}</p>" if prose else ""
