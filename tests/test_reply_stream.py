@@ -67,7 +67,7 @@ def test_the_open_block_shortcuts_render_exactly_what_markdown_renders():
     # Prose and open code blocks skip the Markdown parser; nothing else may change.
     rng = random.Random(7)
     alphabet = [*"abcXYZé ,.;:?!'\"()/%$@=+-–—…‘’“”0123*_`<&#[]\t\u00a0~|>", "\n", "  \n", "1. "]
-    alphabet += ["](", "[x]", "[[fake a=1]]", "![", "[y]: /z", "\\"]
+    alphabet += ["](", "[x]", "[[fake a=1]]", "![", "[y]: /z", "\\", "stop_reason", "a__b", "_x_"]
     shortcuts = 0
     for _ in range(20_000):
         block = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))

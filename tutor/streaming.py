@@ -55,10 +55,13 @@ def _render(block: str) -> str:
 
 
 # A line of prose that Markdown leaves as it is: it starts with a letter and holds no character
-# that could open emphasis, code, HTML, an entity or an escape. Square brackets stay text unless
+# that could open emphasis, code, HTML, an entity or an escape; an underscore inside a word
+# (stop_reason) is not emphasis in CommonMark, so it may stay. Square brackets stay text unless
 # they make an inline link or image (`](`, `![`): a block that starts with a letter holds no link
 # reference definition.
-_PROSE_LINE = re.compile(r"[^\W\d_](?:[^\W_]|[ ,.;:?!'\"()/%$@=+\-–—…‘’“”\[\]])*")
+_PROSE_LINE = re.compile(
+    r"[^\W\d_](?:[^\W_]|[ ,.;:?!'\"()/%$@=+\-–—…‘’“”\[\]]|(?<=[^\W_])_+(?=[^\W_]))*"
+)
 _CODE_INFO = re.compile(r"[\w+#.-]*")
 
 
