@@ -104,14 +104,18 @@ def write(path: Path, text: str) -> Path:
 def django_db_setup(django_db_setup):
     """Close the async tests' connections before the test database is dropped.
 
-    Consumers reach the database from asgiref's one thread-sensitive worker thread, which keeps
-    its connection open under DB_CONN_MAX_AGE; PostgreSQL refuses to drop a database in use.
+    Consumers reach the database from asgiref's one thread-sensitive worker thread and from the
+    tutor's pool (tutor/db.py), which keep their connections open under DB_CONN_MAX_AGE;
+    PostgreSQL refuses to drop a database in use.
     """
     yield
     from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    from tutor import db
+
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=30)
+    db.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,16 @@ database (see `TutorConsumer.dispatch`): a slow row delays only the work that ne
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,6 +30,29 @@ def pool() -> ThreadPoolExecutor:
     if _pool is None:
         _pool = ThreadPoolExecutor(threads(), thread_name_prefix="tutor-db")
     return _pool
+
+
+def close() -> None:
+    """Close each pool thread's database connections and stop the pool (it restarts on use).
+
+    PostgreSQL will not drop a database that a connection is still open on: the test database
+    at the end of a test run, say.
+    """
+    global _pool
+    if _pool is None:
+        return
+    stopping, _pool = _pool, None
+    count = stopping._max_workers
+    together = threading.Barrier(count)  # holds each thread until all have one: one close each
+
+    def close_here() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            together.wait(timeout=10)
+        connections.close_all()
+
+    for done in [stopping.submit(close_here) for _ in range(count)]:
+        done.result(timeout=30)
+    stopping.shutdown()
 
 
 def threads() -> int:
