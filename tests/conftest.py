@@ -118,6 +118,17 @@ def django_db_setup(django_db_setup):
     db.close()
 
 
+@pytest.fixture(scope="module")
+def redis_url():
+    """A Redis for the multi-process tests: the local one, else a redis-server of their own."""
+    from tests.site_process import redis_server
+
+    with redis_server() as url:
+        if url is None:
+            pytest.skip("needs Redis: install redis-server (apt-get install redis-server)")
+        yield url
+
+
 @pytest.fixture(scope="session")
 def fake_anthropic_server():
     from tests.fake_anthropic import FakeAnthropic

@@ -25,7 +25,6 @@ from tests.site_process import (
     kill_all,
     learner_sessions,
     prepare,
-    redis_server,
     saved_messages,
     site_env,
     start_daphnes,
@@ -77,14 +76,6 @@ def site(template, tmp_path, fake_anthropic):
         "ANTHROPIC_BASE_URL": fake_anthropic.url,
     }
     return env, cookies
-
-
-@pytest.fixture(scope="module")
-def shared_redis():
-    with redis_server() as url:
-        if url is None:
-            pytest.skip("needs Redis: install redis-server (apt-get install redis-server)")
-        yield url
 
 
 class OwnRedis:
@@ -390,10 +381,10 @@ async def test_stop_from_the_other_process_works_after_a_redis_restart(site, res
 
 @pytest.mark.asyncio
 async def test_killing_the_writing_process_shows_the_reply_interrupted_on_the_other(
-    site, shared_redis
+    site, redis_url
 ):
     env, cookies = site
-    env |= {"REDIS_URL": shared_redis}
+    env |= {"REDIS_URL": redis_url}
     cookie = cookies["killed-writer"]
     problems = []
     with daphnes_running(env, 2) as [(writer, first), (_, second)]:

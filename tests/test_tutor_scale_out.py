@@ -10,18 +10,10 @@ import pytest
 import websockets
 
 from tests.fake_anthropic import Reply
-from tests.site_process import daphne, learner_session, prepare, redis_server, site_env
+from tests.site_process import daphne, learner_session, prepare, site_env
 from tests.tutor_client import shown_text
 
 FINAL = 'hx-swap-oob="outerHTML"'
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    with redis_server() as url:
-        if url is None:
-            pytest.skip("needs Redis: install redis-server (apt-get install redis-server)")
-        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils.html import escape
 
 from course.lessons import Lesson
 from tutor.models import Message
@@ -52,9 +51,7 @@ def status(reply: Message) -> str:
 
 def appended(*messages: Message) -> str:
     """New messages at the end of the log."""
-    inner = "".join(render_to_string("tutor/_message.html", {"message": m}) for m in messages)
-    streaming = "".join(status(m) for m in messages if m.is_streaming)
-    return f'<div id="tutor-log" hx-swap-oob="beforeend">{inner}</div>{streaming}'
+    return render_to_string("tutor/_appended.html", {"messages": messages})
 
 
 def actions(streaming: bool) -> str:
@@ -62,14 +59,11 @@ def actions(streaming: bool) -> str:
 
 
 def notice(text: str) -> str:
-    return (
-        '<div id="tutor-notice" class="tutor-notice is-visible" role="alert" hx-swap-oob="true">'
-        f"{escape(text)}</div>"
-    )
+    return render_to_string("tutor/_notice.html", {"text": text, "oob": True})
 
 
 def clear_notice() -> str:
-    return '<div id="tutor-notice" class="tutor-notice" role="alert" hx-swap-oob="true"></div>'
+    return notice("")
 
 
 def restore_input(text: str) -> str:
@@ -91,5 +85,4 @@ def starter_buttons(lesson: Lesson) -> list[dict]:
 
 
 def questions_left(count: int) -> str:
-    inner = render_to_string("tutor/_allowance.html", {"messages_left": max(0, count)})
-    return f'<p class="tutor-footnote" id="tutor-allowance" hx-swap-oob="true">{inner}</p>'
+    return render_to_string("tutor/_allowance.html", {"messages_left": max(0, count), "oob": True})
