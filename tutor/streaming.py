@@ -102,7 +102,12 @@ def render_reply(text: str) -> str:
 
 
 class ReplyStream:
-    """What one socket has shown of one streaming reply, and the frames that extend it."""
+    """What has been shown of one streaming reply, and the frames that extend it.
+
+    The frames' few wrapper elements are written here rather than in a template: this runs once
+    per frame of every reply, and a template render would cost more than the rest of the frame.
+    They match the elements `tutor/_message.html` gives a streaming reply.
+    """
 
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
