@@ -64,6 +64,14 @@ def test_a_reply_cut_by_a_server_crash_reads_as_interrupted_after_it_restarts(
     expect(send).to_be_enabled()
     expect(box).to_have_value("A question typed while offline")
     assert page.evaluate("window.__noReload") is True
+    # Retry asks the same question again; the new reply takes the interrupted one's place.
+    tutor_api.enqueue(Reply(text="The whole story, this time."))
+    reply.get_by_role("button", name="Retry").click()
+    replies = tutor_log(page).locator("article.msg-assistant")
+    expect(replies).to_have_count(1, timeout=TIMEOUT)
+    expect(replies.last).to_have_class(re.compile(r"\bstatus-complete\b"), timeout=TIMEOUT)
+    expect(replies.last).to_contain_text("The whole story, this time.")
+    expect(box).to_have_value("A question typed while offline")
     context.close()
 
 
