@@ -135,3 +135,16 @@ async def test_a_tab_left_on_a_closed_conversation_is_told_to_reload(online):
     assert not await sync_to_async(Message.objects.filter(text="Where does this go?").exists)()
     assert online.requests == []
     await stale_tab.disconnect()
+
+
+async def test_a_reply_whose_conversation_is_deleted_midway_ends_quietly(online, caplog):
+    online.enqueue(Reply(tokens=60, rate=30))
+    _, cookie = await learner()
+    tutor = await connect(cookie)
+    await ask(tutor, "Go on")
+    await until(tutor, "w0003")
+    await sync_to_async(Conversation.objects.all().delete)()  # a learner deleting their data
+    await asyncio.wait_for(generation.settle(), 10)
+    assert not generation.running and not progress._watched
+    assert "Traceback" not in caplog.text and "never retrieved" not in caplog.text
+    await tutor.disconnect()

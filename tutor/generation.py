@@ -104,11 +104,15 @@ class Generation:
                 helper.cancel()
             await asyncio.wait(helpers, timeout=5)  # never let a stuck helper lose the reply
             await self._publish()
-            html = await self._finish(status, error)
-            progress.forget(self)
-            await self._broadcast(
-                self.group, {"type": "tutor.finished", "message_id": self.reply_id, "html": html}
-            )
+            try:
+                html = await self._finish(status, error)
+            finally:
+                progress.forget(self)  # saved, or given up: no more heartbeats either way
+            if html:
+                await self._broadcast(
+                    self.group,
+                    {"type": "tutor.finished", "message_id": self.reply_id, "html": html},
+                )
             await self._quietly(self.layer.group_discard(self.control_group, self.control))
 
     async def _produce(self) -> None:
@@ -236,9 +240,11 @@ def finish_reply(
 ) -> str:
     """Save how the reply ended and return its finished HTML, rendered once for every socket."""
     with transaction.atomic():
-        reply = Message.objects.select_related("feedback").get(pk=pk)
-        reply.end(**fields)
         charge.settle(usage, produced=produced)
+        reply = Message.objects.select_related("feedback").filter(pk=pk).first()
+        if reply is None:  # its conversation was deleted while it was being written
+            return ""
+        reply.end(**fields)
     return fragments.finished(reply)
 
 
