@@ -147,8 +147,20 @@ if REDIS_URL:
             # blocking receive on any socket idle that long (django/channels_redis#422).
             # Prefixed with the database's name: two sites (or parallel test runs) sharing one
             # Redis never see each other's groups, while a site's processes share theirs.
+            # Every socket of a process shares one Redis list, which holds `capacity` messages
+            # (100 by default): a class streaming through one process overflowed it, and
+            # channels_redis drops a group message that does not fit (bench: 400 learners).
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+                # redis-py 8 caps a pool at 100 connections and then raises instead of waiting:
+                # a few hundred sockets' layer calls at once closed sockets with 1011.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": envint("REDIS_MAX_CONNECTIONS", 1_000),
+                    }
+                ],
+                "capacity": envint("CHANNEL_CAPACITY", 10_000),
                 "prefix": f"asgi:{DATABASES['default']['NAME']}",
             },
         }
