@@ -195,12 +195,11 @@ class Conversation(models.Model):
             self.touch()
             busy = models.Q(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
             clash = (busy | models.Q(client_id=client_id)) if client_id else busy
-            for found in self.messages.filter(clash).only("client_id", "status", "updated_at"):
+            for found in self.messages.filter(clash).only("client_id"):
                 if client_id and found.client_id == client_id:
                     raise Duplicate(client_id)
-                if not found.writer_died():
-                    raise Busy()
-                found.interrupt()
+                if not Message.objects.mark_stale_interrupted(pk=found.pk):
+                    raise Busy()  # its writer is alive: the reply is still being written
             question = self.messages.create(role=Message.Role.USER, text=text, client_id=client_id)
             reply = self.messages.create(
                 role=Message.Role.ASSISTANT,
@@ -342,18 +341,6 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
-
-    def writer_died(self) -> bool:
-        """A reply left "streaming" that nobody has saved for a while (see tutor/progress.py)."""
-        from tutor.generation import running
-
-        limit = timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
-        return self.is_streaming and self.updated_at < limit and self.pk not in running
-
-    def interrupt(self) -> None:
-        Message.objects.filter(pk=self.pk, status=Message.Status.STREAMING).update(
-            status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now()
-        )
 
     def end(self, **fields) -> None:
         """Save how the reply ended: its full text, status, usage and any error."""
