@@ -249,7 +249,7 @@ def finish_reply(
 
 
 async def settle() -> None:
-    """Wait for every reply this process is writing (used at shutdown and by the tests)."""
+    """Wait for every reply this process is writing (the tests; shutdown drains: tutor/drain.py)."""
     tasks = [g.task for g in list(running.values()) if g.task]
     await asyncio.gather(*tasks, return_exceptions=True)
 
