@@ -139,7 +139,8 @@ BROKEN = [
         body(messages=[{"role": "human", "content": "Hi"}]),
         400,
         "invalid_request_error",
-        "messages.0.role: Input should be 'user' or 'assistant'",
+        # The SDK's MessageParam admits role "system" too (api-facts §2.4).
+        "messages.0.role: Input should be 'user', 'assistant' or 'system'",
     ),
     (
         "a system role mid-conversation needs a 4.8 or later model",
@@ -163,7 +164,7 @@ BROKEN = [
         body(messages=[{"role": "user", "content": [{"type": "audio", "data": "..."}]}]),
         400,
         "invalid_request_error",
-        "unknown content block type 'audio'",
+        "messages.0.content.0: Input tag 'audio' found using 'type' does not match",
     ),
     (
         "text blocks are not empty",
@@ -357,8 +358,16 @@ def test_it_accepts_what_the_api_accepts(case: str, request_body: dict) -> None:
     assert validator.validate(request_body, model_data()) is None, case
 
 
-def test_sampling_parameters_pass_on_the_older_api_version() -> None:
-    assert validator.validate(body(temperature=0.2), model_data(), "2023-06-01") is None
+def test_sampling_parameters_pass_on_the_older_api_version_for_older_models() -> None:
+    older = body(model="claude-haiku-4-5", temperature=0.2)
+    assert validator.validate(older, model_data(), "2023-06-01") is None
+
+
+def test_newer_models_refuse_sampling_parameters_even_on_the_older_api_version() -> None:
+    # api-facts §2.3: Haiku 5.5 (like Opus 4.7 and later) refuses a non-default temperature.
+    error = validator.validate(body(temperature=0.2), model_data(), "2023-06-01")
+    assert error is not None
+    assert error.message == "temperature: `temperature` is deprecated for this model"
 
 
 # What this site refuses although the API would accept it (policy.py), told apart by `source`.
@@ -381,7 +390,7 @@ def test_the_site_policy_refuses_what_the_sandbox_will_not_run(
     case: str, request_body: dict, status: int, fragment: str
 ) -> None:
     assert validator.validate(request_body, model_data()) is None, case
-    error = policy.check(request_body, model_data())
+    error = policy.check(request_body, model_data(), live_mode=True)
     assert error is not None
     assert error.status == status
     assert fragment in error.message

@@ -1,4 +1,8 @@
-"""What this site allows in the sandbox, on top of what the API refuses: models, size, tools."""
+"""What this site allows in the sandbox, on top of what the API refuses: models, size, tools.
+
+The `max_tokens` cap protects the course's bill, so it applies in live mode only: the simulator
+costs nothing, and there only the API's own limits apply (thinking budgets need room).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from django.conf import settings
 
 from course.models_data import ModelData
 from course.sandbox.validator import ApiError
+from course.sandbox.validator.models import resolve
 
 
 def refused(message: str, status: int = 400, type_: str = "invalid_request_error") -> ApiError:
@@ -30,10 +35,23 @@ def allowed_models(models: ModelData) -> list[str]:
     return list(models.sandbox_models or (models.tutor_default,))
 
 
-def check(body: dict[str, Any], models: ModelData) -> ApiError | None:
-    """Refuse what the API would accept but this site will not run (after validator.validate)."""
+def live() -> bool:
+    """Whether runs go to Claude (and cost money); see runner.mode()."""
+    from course.sandbox.runner import mode  # runner imports this module
+
+    return mode() == "live"
+
+
+def check(
+    body: dict[str, Any], models: ModelData, *, live_mode: bool | None = None
+) -> ApiError | None:
+    """Refuse what the API would accept but this site will not run (after validator.validate).
+
+    `live_mode` defaults to the sandbox's current mode.
+    """
     allowed = allowed_models(models)
-    if body["model"] not in allowed:
+    resolved = resolve(body["model"], models)
+    if resolved is None or resolved.id not in allowed:
         return refused(
             f"model: {body['model']} is a real model, but this sandbox runs only "
             f"{', '.join(allowed)}.",
@@ -41,7 +59,7 @@ def check(body: dict[str, Any], models: ModelData) -> ApiError | None:
             "permission_error",
         )
     cap = settings.SANDBOX_MAX_TOKENS
-    if body["max_tokens"] > cap:
+    if (live() if live_mode is None else live_mode) and body["max_tokens"] > cap:
         return refused(
             f"max_tokens: this sandbox allows at most {cap:,} "
             f"(you asked for {body['max_tokens']:,})."

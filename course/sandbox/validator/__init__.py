@@ -1,0 +1,84 @@
+"""The Messages API's request rules, answered with its own errors.
+
+One copy of the rules: the sandbox checks every request with it before anything runs, and the
+test fake (tests/fake_anthropic.py) validates with it too. The request's shape comes from the
+installed SDK's own types (shapes.py walks `anthropic.types.MessageCreateParams`); only what the
+types cannot say is written by hand (conversation.py, features.py), each rule with its source in
+../shared/course/api-facts.md or the docs. Each rule returns the error body the API would send;
+the first broken rule wins. `validate` answers every JSON value with an error or None and never
+raises.
+Docs: https://platform.claude.com/docs/en/api/messages and https://platform.claude.com/docs/en/api/errors
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from anthropic.types.message_create_params import MessageCreateParamsBase
+
+from course.models_data import ModelData
+from course.sandbox.validator import conversation, features, shapes
+from course.sandbox.validator.errors import ApiError, at, invalid
+from course.sandbox.validator.models import resolve
+from course.sandbox.validator.request import API_VERSION, Request
+
+__all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
+
+logger = logging.getLogger(__name__)
+UNCHECKED = "The request could not be checked"
+RULES = (*conversation.RULES, *features.RULES)
+
+
+def _shape(body: dict[str, Any]) -> ApiError | None:
+    rest = {k: v for k, v in body.items() if k not in features.SAMPLING and k != "stream"}
+    if problem := shapes.check(rest, MessageCreateParamsBase):
+        return at(*problem)
+    if "stream" in body and not isinstance(body["stream"], bool):
+        return at("stream", "Input should be a valid boolean")
+    return None
+
+
+def _model(
+    body: dict[str, Any], models: ModelData | None
+) -> tuple[Request | None, ApiError | None]:
+    if models is None:
+        return Request(body, None), None
+    model = body["model"]
+    resolved = resolve(model, models)
+    if resolved is None:
+        return None, ApiError(404, "not_found_error", f"model: {model}")
+    info = resolved.info
+    if info is not None and not info.usable:
+        retired = f" (retired on {info.retired:%Y-%m-%d})" if info.retired else " (retired)"
+        return None, ApiError(404, "not_found_error", f"model: {model}{retired}")
+    return Request(body, resolved), None
+
+
+def _validate(body: Any, models: ModelData | None, version: str) -> ApiError | None:
+    if not isinstance(body, dict):
+        return invalid("The request body must be a JSON object")
+    model = body.get("model")
+    if error := features.sampling(body, model if isinstance(model, str) else "", version):
+        return error
+    if error := _shape(body):
+        return error
+    req, error = _model(body, models)
+    if error or req is None:
+        return error
+    req = Request(req.body, req.model, version)
+    for rule in RULES:
+        if error := rule(req):
+            return error
+    return None
+
+
+def validate(body: Any, models: ModelData | None, version: str = API_VERSION) -> ApiError | None:
+    """The error the Messages API would answer `body` with, or None if it would accept it."""
+    try:
+        return _validate(body, models, version)
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, AttributeError):
+        # Every rule runs on a body that fits the SDK's types, so this is a bug in a rule:
+        # answer as the API answers a body it cannot read rather than fail the run.
+        logger.exception("validator failed on a request body")
+        return invalid(f"{UNCHECKED}; check that every field has the documented shape.")
