@@ -259,8 +259,11 @@ def test_temperature_is_rejected_on_api_version_2026_10_21(fake_anthropic: FakeA
     assert "temperature" in caught.value.api_message
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     headers["content-type"] = "application/json"
-    body = {"model": MODEL, "max_tokens": 5, "messages": HELLO, "temperature": 0.2}
-    assert raw_post(fake_anthropic, "/v1/messages", body, headers)[0] == 200
+    # On 2023-06-01 an older model still takes it; Opus 4.7 and later refuse it (api-facts §2.3).
+    older = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": HELLO, "temperature": 0.2}
+    assert raw_post(fake_anthropic, "/v1/messages", older, headers)[0] == 200
+    newer = {**older, "model": MODEL}
+    assert raw_post(fake_anthropic, "/v1/messages", newer, headers)[0] == 400
 
 
 # ----------------------------------------------------------------------------- scripted errors

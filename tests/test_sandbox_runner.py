@@ -167,7 +167,6 @@ async def test_bad_json_is_refused_with_line_and_column_and_kept(learner) -> Non
     [
         ({**HELLO, "model": "claude-haiku-3-5"}, 404, "not_found_error", "model: claude-haiku-3-5"),
         ({**HELLO, "temperature": 0}, 400, "invalid_request_error", "temperature"),
-        ({**HELLO, "max_tokens": 4000}, 400, "invalid_request_error", "at most 1,024"),
         ({**HELLO, "model": "claude-opus-5-5"}, 403, "permission_error", "this sandbox runs only"),
         ({**HELLO, "extra": "x" * 70_000}, 413, "request_too_large", "this sandbox accepts up to"),
     ],
@@ -180,6 +179,18 @@ async def test_a_request_the_api_or_the_site_refuses_gets_the_error(
     assert (result["status"], result["error"]["type"]) == (status, error_type)
     assert fragment in result["error"]["message"]
     assert result["error"]["status"] == status
+
+
+async def test_the_max_tokens_cap_applies_in_live_mode_only(learner, settings) -> None:
+    # The cap protects the bill; the simulator costs nothing, so only the API's limits apply.
+    settings.SANDBOX_MODE = "live"
+    events, result = await run(learner, {**HELLO, "max_tokens": 4000})
+    assert events == []
+    assert (result["status"], result["error"]["type"]) == (400, "invalid_request_error")
+    assert "at most 1,024" in result["error"]["message"]
+    settings.SANDBOX_MODE = "simulator"
+    events, result = await run(learner, {**HELLO, "max_tokens": 4000})
+    assert result["status"] == 200
 
 
 async def test_the_model_picker_fills_a_body_without_a_model(learner) -> None:

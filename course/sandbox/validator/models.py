@@ -61,7 +61,9 @@ def resolve(model_id: str, models: ModelData) -> Resolved | None:
     An alias and its dated snapshot (the data file's `snapshot`) name the same model; an ID the
     installed SDK lists but the data file does not is a real model the course has no figures for.
     """
-    info = models.get(model_id) or next((m for m in models.models if m.snapshot == model_id), None)
+    info = models.get(model_id) or next(
+        (m for m in models.models if m.snapshot and m.snapshot == model_id), None
+    )
     if info is not None:
         return Resolved(info.id, info)
     if model_id in SDK_MODEL_IDS:
