@@ -110,21 +110,27 @@ def _turns(req: Request) -> list[tuple[str, list[int]]]:
 
 
 def tool_pairing(req: Request) -> ApiError | None:
-    """Each tool_use is answered by a tool_result in the next turn, and only those."""
+    """Each tool_result answers a tool_use of the turn before; each tool_use is answered next.
+
+    Results that answer nothing are reported before calls left unanswered: a result naming the
+    wrong id is the mistake to point at, not the call it failed to answer.
+    """
     turns = _turns(req)
     for position, (role, indexes) in enumerate(turns):
-        if role == "user":
-            before = turns[position - 1] if position else None
-            asked = _ids(req, before[1], "tool_use") if before else set()
-            for index in indexes:
-                for b, block in enumerate(blocks(req.messages[index]["content"])):
-                    if block["type"] == "tool_result" and block["tool_use_id"] not in asked:
-                        return at(
-                            f"messages.{index}.content.{b}",
-                            "unexpected `tool_use_id` found in `tool_result` blocks: "
-                            f"{block['tool_use_id']}. Each `tool_result` block must have a "
-                            "corresponding `tool_use` block in the previous message.",
-                        )
+        if role != "user":
+            continue
+        asked = _ids(req, turns[position - 1][1], "tool_use") if position else set()
+        for index in indexes:
+            for b, block in enumerate(blocks(req.messages[index]["content"])):
+                if block["type"] == "tool_result" and block["tool_use_id"] not in asked:
+                    return at(
+                        f"messages.{index}.content.{b}",
+                        "unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block['tool_use_id']}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in the previous message.",
+                    )
+    for position, (role, indexes) in enumerate(turns):
+        if role != "assistant":
             continue
         after = turns[position + 1] if position + 1 < len(turns) else None
         answered = _ids(req, after[1], "tool_result") if after else set()

@@ -159,7 +159,7 @@ def describe(hint: Any) -> str:
             return f"a list of {tag[0]} blocks" if tag else "a valid list"
         members = _union_members(item)
         tagged = tags(members) if members else None
-        if tagged and tagged[0] == "type":
+        if tagged and tagged[0] == "type" and "text" in tagged[2]:
             return "a list of content blocks"
         return "a valid list of strings" if item is str else "a valid list"
     if hint is type(None):
