@@ -402,3 +402,62 @@ def test_a_body_over_the_sites_size_cap_is_413(settings) -> None:
     error = policy.body_too_large(101)
     assert (error.status, error.type) == (413, "request_too_large")
     assert policy.body_too_large(100) is None
+
+
+# -- totality: any JSON value anywhere gets an answer, never an exception ------------------------
+
+DEEP_LIST: Any = []
+for _ in range(2000):
+    DEEP_LIST = [DEEP_LIST]
+ODD_VALUES: list[Any] = [
+    None, True, False, 0, -1, 10**100, -(10**100), 1.5, float("nan"), float("inf"), "", "x",
+    "claude-haiku-5-5", [], [None], ["a", 1, {}], {}, {"type": "text"}, {"type": ["text"]},
+    {"type": {"a": 1}}, {"role": "user"}, DEEP_LIST, {"a": DEEP_LIST},
+]  # fmt: skip
+
+
+def _paths(value: Any, path: tuple = ()) -> list[tuple]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*path, index))
+    return found
+
+
+def _replaced(value: Any, path: tuple, new: Any) -> Any:
+    if not path:
+        return new
+    result = copy.copy(value)
+    result[path[0]] = _replaced(value[path[0]], path[1:], new)
+    return result
+
+
+def test_every_odd_value_anywhere_in_a_valid_request_gets_an_answer_not_an_exception() -> None:
+    from tests.conformance.table import rows
+
+    models = model_data()
+    valid = [row.body for row in rows() if row.api.status == 200]
+    checked = 0
+    for request in valid:
+        for path in _paths(request):
+            for odd in ODD_VALUES:
+                error = validator.validate(_replaced(request, path, odd), models)
+                assert error is None or isinstance(error, validator.ApiError)
+                assert error is None or validator.UNCHECKED not in error.message, (path, odd)
+                checked += 1
+    assert checked > 10_000
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=[f"odd-{n}" for n in range(len(ODD_VALUES))])
+def test_an_odd_body_gets_a_400(odd: Any) -> None:
+    error = validator.validate(odd, model_data())
+    assert error is not None and error.status == 400
+
+
+@pytest.mark.parametrize("name", ["tools", "system", "messages", "thinking", "tool_choice"])
+def test_an_odd_value_in_a_top_level_field_names_that_field(name: str) -> None:
+    error = validator.validate(body(**{name: 42}), model_data())
+    assert error is not None and error.message.startswith(f"{name}: ")

@@ -21,7 +21,6 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel
 from typing_extensions import is_typeddict
 
 Problem = tuple[str, str]  # (field path, message)
@@ -92,7 +91,7 @@ def _union_members(hint: Any) -> tuple[Any, ...] | None:
         arg = _strip(arg)
         nested = _union_members(arg)
         members += nested if nested is not None else [arg]
-    kept = [m for m in members if not (isinstance(m, type) and issubclass(m, BaseModel))]
+    kept = [m for m in members if not hasattr(m, "model_fields")]  # pydantic models
     return tuple(kept or members)
 
 
