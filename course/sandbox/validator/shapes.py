@@ -264,7 +264,9 @@ def _check_union(value: Any, members: tuple[Any, ...], path: tuple[str, ...]) ->
     if value is None and type(None) in members:
         return None
     members = tuple(m for m in members if m is not type(None))
-    tagged = tags(members) if len(members) > 1 else None
+    if len(members) == 1:  # Optional[X]: X's own error (a literal lists its values)
+        return check(value, members[0], path)
+    tagged = tags(members)
     if tagged and isinstance(value, dict):
         key, in_path, by_tag, default = tagged
         tag = value.get(key)
