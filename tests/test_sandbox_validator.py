@@ -461,3 +461,55 @@ def test_an_odd_body_gets_a_400(odd: Any) -> None:
 def test_an_odd_value_in_a_top_level_field_names_that_field(name: str) -> None:
     error = validator.validate(body(**{name: 42}), model_data())
     assert error is not None and error.message.startswith(f"{name}: ")
+
+
+# -- model IDs as the API resolves them ----------------------------------------------------------
+
+
+def test_a_dated_snapshot_resolves_to_the_model_its_alias_names() -> None:
+    from course.sandbox.validator.models import resolve
+
+    resolved = resolve("claude-haiku-4-5-20251001", model_data())
+    assert resolved is not None and resolved.id == "claude-haiku-4-5"
+    assert resolved.info is model_data().get("claude-haiku-4-5")
+
+
+def test_a_dated_snapshot_is_held_to_its_models_output_limit() -> None:
+    error = validator.validate(
+        body(model="claude-haiku-4-5-20251001", max_tokens=64_001), model_data()
+    )
+    assert error is not None and "64001 > 64000" in error.message
+
+
+def test_a_model_only_the_sdk_knows_is_a_real_model_the_sandbox_does_not_offer() -> None:
+    request = body(model="claude-fable-5-2")
+    assert validator.validate(request, model_data()) is None
+    error = policy.check(request, model_data(), live_mode=False)
+    assert (error.status, error.type, error.source) == (403, "permission_error", "sandbox")
+    assert "this sandbox runs only claude-haiku-5-5, claude-sonnet-5-5" in error.message
+
+
+def test_a_model_nobody_knows_is_the_apis_404_not_the_sites_403() -> None:
+    error = validator.validate(body(model="claude-haiku-3-5"), model_data())
+    assert (error.status, error.type, error.message) == (
+        404,
+        "not_found_error",
+        "model: claude-haiku-3-5",
+    )
+
+
+def test_the_sites_max_tokens_cap_applies_in_live_mode_only(settings) -> None:
+    request = body(max_tokens=settings.SANDBOX_MAX_TOKENS + 1)
+    assert policy.check(request, model_data(), live_mode=False) is None
+    assert policy.check(request, model_data(), live_mode=True) is not None
+    settings.SANDBOX_MODE = "live"
+    assert policy.check(request, model_data()) is not None
+    settings.SANDBOX_MODE = "simulator"
+    assert policy.check(request, model_data()) is None
+
+
+def test_a_thinking_budget_over_the_sites_cap_runs_in_the_simulator(settings) -> None:
+    request = body(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048})
+    settings.SANDBOX_MODE = "simulator"
+    assert validator.validate(request, model_data()) is None
+    assert policy.check(request, model_data()) is None
