@@ -513,3 +513,34 @@ def test_a_thinking_budget_over_the_sites_cap_runs_in_the_simulator(settings) ->
     settings.SANDBOX_MODE = "simulator"
     assert validator.validate(request, model_data()) is None
     assert policy.check(request, model_data()) is None
+
+
+def test_every_request_type_the_sdk_defines_is_read_and_every_block_union_is_tagged() -> None:
+    import typing
+
+    from anthropic.types.message_create_params import MessageCreateParamsBase
+    from typing_extensions import is_typeddict
+
+    from course.sandbox.validator import shapes
+
+    seen: set[Any] = set()
+    pending: list[Any] = [MessageCreateParamsBase]
+    untagged = []
+    while pending:
+        hint = pending.pop()
+        if hint in seen:
+            continue
+        seen.add(hint)
+        if is_typeddict(hint):
+            pending += list(shapes.fields(hint)[0].values())
+            continue
+        members = shapes._union_members(hint)
+        if members is not None:
+            typed = tuple(m for m in members if is_typeddict(m))
+            if len(typed) > 1 and len(typed) == len(members) and shapes.tags(typed) is None:
+                untagged.append(hint)
+            pending += list(members)
+        else:
+            pending += list(typing.get_args(hint))
+    assert len([h for h in seen if is_typeddict(h)]) > 100
+    assert untagged == []
