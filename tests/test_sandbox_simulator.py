@@ -636,3 +636,42 @@ def test_thinking_that_fills_max_tokens_leaves_no_text(client: anthropic.Anthrop
     )
     assert [block.type for block in message.content] == ["thinking"]
     assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 10
+
+
+def test_between_tools_thinking_appears_only_when_answering_tool_results(
+    client: anthropic.Anthropic,
+) -> None:
+    body = {"model": MODEL, "max_tokens": 500, "tools": TOOLS}
+    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    first = client.messages.create(**body, thinking={"type": "between_tools"}, messages=ask)
+    assert first.content[0].type == "text" and calls(first)
+    result = {"type": "tool_result", "tool_use_id": calls(first)[0].id, "content": "Sunny"}
+    history = [*ask, first.to_param(), {"role": "user", "content": [result]}]
+    second = client.messages.create(**body, thinking={"type": "between_tools"}, messages=history)
+    assert [block.type for block in second.content] == ["thinking", "text"]
+
+
+def test_a_prefilled_reply_carries_on_from_the_prefill(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model="claude-haiku-4-5",  # older models still accept prefill
+        max_tokens=300,
+        messages=[
+            {"role": "user", "content": "Describe caching as JSON."},
+            {"role": "assistant", "content": "{"},
+        ],
+    )
+    assert json.loads("{" + message.content[0].text)["simulated"] is True
+
+
+def test_the_sdk_sends_diagnostics_and_reads_the_reason(client: anthropic.Anthropic) -> None:
+    system = [{"type": "text", "text": LESSON, "cache_control": {"type": "ephemeral"}}]
+    body = {"model": MODEL, "max_tokens": 50, "messages": HELLO}
+    first = client.messages.create(**body, system=system, diagnostics={"previous_message_id": None})
+    assert first.diagnostics is None
+    stamped = [{**system[0], "text": LESSON + " It is 09:14."}]
+    second = client.messages.create(
+        **body, system=stamped, diagnostics={"previous_message_id": first.id}
+    )
+    reason = second.diagnostics.cache_miss_reason
+    assert reason.type == "system_changed"
+    assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 600

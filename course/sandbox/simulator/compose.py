@@ -28,7 +28,9 @@ class Generated:
 
 def thinks(body: dict[str, Any]) -> bool:
     """Whether this turn opens with a thinking block: `enabled` and `adaptive` always do here;
-    `between_tools` does when the turn answers tool results."""
+    `between_tools` does when the turn answers tool results. Without a `thinking` setting there
+    is none, even on models whose thinking is always on (Fable 5.1, Opus 5.5): what those
+    return by default is not in the sources (unsettled)."""
     kind = (body.get("thinking") or {}).get("type")
     if kind == "between_tools":
         return replies.tool_result_text(body) is not None
@@ -57,7 +59,16 @@ def planned(body: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(output_format, dict) and output_format.get("type") == "json_schema":
         value = instance(output_format.get("schema") or {}, Context(replies.last_user_text(body)))
         answer = json.dumps(value)
-    return [*content, {"type": "text", "text": answer or replies.reply_text(body)}]
+    return [*content, {"type": "text", "text": continued(body, answer or replies.reply_text(body))}]
+
+
+def continued(body: dict[str, Any], text: str) -> str:
+    """After a prefilled assistant turn (older models), the reply carries on from it."""
+    last = body["messages"][-1] if body["messages"] else {}
+    if last.get("role") != "assistant":
+        return text
+    prefill = replies.texts(last.get("content")).rstrip()
+    return text[len(prefill) :] if prefill and text.startswith(prefill) else text
 
 
 def generate(body: dict[str, Any]) -> Generated:

@@ -161,6 +161,8 @@ def markers(body: dict[str, Any], question: str) -> list[str]:
 
 def tool_result_text(body: dict[str, Any]) -> str | None:
     """A reply that uses the tool results in the last user turn, or None when there are none."""
+    if not body["messages"]:
+        return None
     last = body["messages"][-1]
     results = [
         b for b in blocks(last["content"]) if isinstance(b, dict) and b.get("type") == "tool_result"

@@ -45,7 +45,7 @@ def asks_for(tool: dict[str, Any], text: str) -> bool:
 
 
 def _answers_results(body: dict[str, Any]) -> bool:
-    last = body["messages"][-1]
+    last = body["messages"][-1] if body["messages"] else {"role": "user", "content": []}
     return last["role"] == "user" and any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks(last["content"])
     )
