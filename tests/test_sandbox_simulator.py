@@ -553,6 +553,21 @@ SCHEMAS = {
         "required": ["author", "when", "score", "note"],
         "additionalProperties": False,
     },
+    "allOf, bounds, tuples and patterns": {
+        "allOf": [
+            {"properties": {"id": {"pattern": "^[A-Z][0-9]$"}}},
+            {"required": ["id", "ratio", "pair", "kind"]},
+        ],
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "ratio": {"type": "number", "exclusiveMinimum": 2, "maximum": 3},
+            "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"const": "x"}]},
+            "kind": {"const": "fixed"},
+            "meta": {"type": "object", "minProperties": 1},
+        },
+        "additionalProperties": False,
+    },
 }
 
 

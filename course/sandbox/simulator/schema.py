@@ -3,7 +3,8 @@
 Covers what structured outputs and tool input schemas use: type (or a list of types), enum,
 const, properties, required, additionalProperties, items, prefixItems, min/max items, lengths
 and bounds, anyOf/oneOf/allOf, $ref into $defs or definitions, format, default and examples.
-The words are placeholders, labelled as simulated; the shape is what the schema asks for.
+The words are placeholders, labelled as simulated; the shape is what the schema asks for. A
+`pattern` is met only when one of a few plain strings happens to match it.
 """
 
 from __future__ import annotations
@@ -124,7 +125,10 @@ def _merge(schema: dict, root: Any) -> dict:
             continue
         for key, value in part.items():
             if key == "properties":
-                merged["properties"] = {**merged.get("properties", {}), **value}
+                properties = dict(merged.get("properties", {}))
+                for name, sub in value.items():  # both sides constrain the same property
+                    properties[name] = {**properties.get(name, {}), **sub}
+                merged["properties"] = properties
             elif key == "required":
                 merged["required"] = [*merged.get("required", []), *value]
             else:
@@ -244,4 +248,18 @@ def _string(schema: dict, context: Context, name: str) -> str:
         value = value[:high]
     if len(value) < low:
         value = value + "x" * (low - len(value))
+    if "pattern" in schema:  # no regex inversion: the first of a few plain candidates that fits
+        fits = [c for c in (value, "simulated", "A1", "a", "A", "1", "") if _matches(schema, c)]
+        value = fits[0] if fits else value
     return value
+
+
+def _matches(schema: dict, value: str) -> bool:
+    try:
+        found = re.search(schema["pattern"], value) is not None
+    except re.error:
+        return False
+    high = schema.get("maxLength")
+    return (
+        found and len(value) >= schema.get("minLength", 0) and (high is None or len(value) <= high)
+    )
