@@ -215,7 +215,6 @@ def test_only_tool_choice_differing_gets_no_diagnosis(store: simulator.MemorySto
     assert reason.type == "unavailable"
 
 
-@pytest.mark.django_db
 def test_a_learner_cannot_diagnose_against_a_classmates_message() -> None:
     mine, theirs = simulator.DjangoCacheStore("1"), simulator.DjangoCacheStore("2")
     first = simulator.simulate(body(), model_data(), theirs, "req_1").response
