@@ -265,6 +265,12 @@ def test_one_paragraph_comes_back_as_one_paragraph(client: anthropic.Anthropic) 
     assert "\n" not in text and text.endswith(".")
 
 
+def test_one_sentence_comes_back_as_one_labelled_sentence(client: anthropic.Anthropic) -> None:
+    text = reply(client, "In one sentence, what is a token?")
+    assert text.startswith("This simulated sentence comes from fixed rules")
+    assert text.count(".") == 1 and text.endswith(".")
+
+
 def test_a_single_label_request_gets_one_of_the_listed_labels(
     client: anthropic.Anthropic,
 ) -> None:

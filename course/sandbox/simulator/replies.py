@@ -137,7 +137,11 @@ def _main(question: str, rules: str, points: list[str]) -> str:
     opening = f"{LABEL} You asked {about}"
     instead = "A model would answer it here; in its place, two tips from the course:"
     if re.search(r"\b(one|single|1)[ -]sentence\b", rules):
-        return f"Simulated reply: {points[0]}"
+        tip = points[0][0].lower() + points[0][1:]
+        return (
+            "This simulated sentence comes from fixed rules, because the sandbox has no model, "
+            f"and its tip is this: {tip}"
+        )
     if re.search(r"\b(one|single|1)[ -]paragraph\b|\bshort paragraph\b", rules):
         return f"{opening} {instead} {points[0]} {points[1]}"
     if re.search(
