@@ -1,17 +1,24 @@
-"""The simulator, read by the official SDK through a tiny local server that serves its output."""
+"""The simulator, read by the official SDK through a tiny local server that serves its output.
+
+The server answers every request without validating it (that is the validator's job, tested on
+its own): these tests send only requests the API accepts.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import anthropic
+import jsonschema
 import pytest
 
 from course.models_data import model_data
-from course.sandbox import simulator, validator
+from course.sandbox import simulator
 
 MODEL = "claude-haiku-5-5"
 HELLO = [{"role": "user", "content": "How do I send my first request?"}]
@@ -33,9 +40,6 @@ class SimulatorServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["content-length"])))
                 request_id = simulator.new_id("req_")
-                if error := validator.validate(body, model_data()):
-                    self.reply(error.status, "application/json", json.dumps(error.body(request_id)))
-                    return
                 outcome = simulator.simulate(body, model_data(), outer.store, request_id)
                 if outcome.events:
                     self.reply(200, "text/event-stream", simulator.sse(outcome.events).decode())
@@ -220,3 +224,475 @@ def test_a_different_model_does_not_share_the_cache() -> None:
     simulator.usage(body, model_data(), store)
     other = simulator.usage({**body, "model": "claude-opus-5-5"}, model_data(), store)
     assert other["cache_read_input_tokens"] == 0
+
+
+# -- the reply follows the format the prompt asks for ------------------------------------------
+
+
+def reply(client: anthropic.Anthropic, user: str, **extra: object) -> str:
+    message = client.messages.create(
+        model=MODEL, max_tokens=400, messages=[{"role": "user", "content": user}], **extra
+    )
+    assert message.stop_reason == "end_turn"
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def test_a_prose_reply_says_it_is_simulated_and_quotes_the_question_grammatically(
+    client: anthropic.Anthropic,
+) -> None:
+    text = reply(client, "Explain what an HTTP header is.")
+    assert text.startswith("(Simulated reply:")
+    assert re.search(r"You asked “Explain what an HTTP header is\.”\s+A model would", text)
+    assert ".”." not in text
+
+
+def test_numbered_steps_asked_for_in_the_system_prompt_come_back_numbered(
+    client: anthropic.Anthropic,
+) -> None:
+    system = "You are a support assistant. Answer procedures in numbered steps."
+    text = reply(client, "Where do I change my password?", system=system)
+    assert re.search(r"(?m)^1\. .+\n2\. .+\n3\. ", text)
+
+
+def test_a_bulleted_list_comes_back_as_dash_items(client: anthropic.Anthropic) -> None:
+    text = reply(client, "Give me a bulleted list of caching tips.")
+    assert len(re.findall(r"(?m)^- \S", text)) == 3
+    assert not re.search(r"(?m)^\d+\.", text)
+
+
+def test_one_paragraph_comes_back_as_one_paragraph(client: anthropic.Anthropic) -> None:
+    text = reply(client, "In one paragraph, what is a token?")
+    assert "\n" not in text and text.endswith(".")
+
+
+def test_one_sentence_comes_back_as_one_labelled_sentence(client: anthropic.Anthropic) -> None:
+    text = reply(client, "In one sentence, what is a token?")
+    assert text.startswith("This simulated sentence comes from fixed rules")
+    assert text.count(".") == 1 and text.endswith(".")
+
+
+def test_a_single_label_request_gets_one_of_the_listed_labels(
+    client: anthropic.Anthropic,
+) -> None:
+    system = "You classify tickets. Reply with exactly one label: bug, feature or question."
+    assert reply(client, "The export button crashes.", system=system) == "bug"
+    assert reply(client, "What is the capital of France? Answer with one word.") == "Simulated"
+
+
+def test_a_json_request_gets_json(client: anthropic.Anthropic) -> None:
+    parsed = json.loads(reply(client, "Describe prompt caching as JSON."))
+    assert parsed["simulated"] is True
+    assert parsed["question"] == "Describe prompt caching as JSON."
+
+
+def test_a_poem_request_gets_verse_of_the_asked_length_not_a_list(
+    client: anthropic.Anthropic,
+) -> None:
+    text = reply(client, "Write a two-line poem about tea.")
+    assert text.splitlines() == [
+        "A simulated verse about tea,",
+        "written by rules and not by a model;",
+    ]
+
+
+# -- the stream and the final message always carry the same content ------------------------------
+
+
+def streamed_and_plain(client: anthropic.Anthropic, **body: object) -> tuple[Any, Any]:
+    plain = client.messages.create(**body)
+    with client.messages.stream(**body) as stream:
+        final = stream.get_final_message()
+    return plain, final
+
+
+def same_content(plain: Any, final: Any) -> None:
+    """Equal but for the ids the API draws at random."""
+
+    def bare(message: Any) -> list[dict]:
+        return [
+            {k: v for k, v in block.model_dump(exclude_none=True).items() if k != "id"}
+            for block in message.content
+        ]
+
+    assert bare(plain) == bare(final)
+    assert (plain.stop_reason, plain.stop_sequence) == (final.stop_reason, final.stop_sequence)
+    assert plain.usage.output_tokens == final.usage.output_tokens
+
+
+def test_text_cut_by_a_stop_sequence_is_the_same_in_the_stream_and_the_message(
+    client: anthropic.Anthropic,
+) -> None:
+    prompt = [{"role": "user", "content": "Write a poem, then ### on its own line, then explain."}]
+    plain, final = streamed_and_plain(
+        client, model=MODEL, max_tokens=300, messages=prompt, stop_sequences=["###"]
+    )
+    assert plain.content[0].text.endswith("\n\n")  # the whitespace before the marker stays
+    same_content(plain, final)
+    assert final.stop_sequence == "###"
+
+
+# -- tool use -------------------------------------------------------------------------------------
+
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather for a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "location": {"type": "string", "description": "City name"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+        },
+        "required": ["location", "unit"],
+        "additionalProperties": False,
+    },
+}
+ORDERS = {
+    "name": "lookup_order",
+    "description": "Find an order by its number.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "order": {
+                "type": "object",
+                "properties": {
+                    "number": {"type": "string"},
+                    "items": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+                },
+                "required": ["number", "items"],
+                "additionalProperties": False,
+            },
+            "express": {"type": "boolean"},
+        },
+        "required": ["order"],
+        "additionalProperties": False,
+    },
+}
+TOOLS = [WEATHER, ORDERS]
+ASK_BOTH = [{"role": "user", "content": "What's the weather in Paris for 3 days, and my order?"}]
+
+
+def calls(message: Any) -> list[Any]:
+    return [block for block in message.content if block.type == "tool_use"]
+
+
+def valid_inputs(message: Any) -> None:
+    schemas = {tool["name"]: tool["input_schema"] for tool in TOOLS}
+    for call in calls(message):
+        jsonschema.validate(call.input, schemas[call.name])
+
+
+def test_a_forced_tool_is_called_with_input_valid_against_its_schema(
+    client: anthropic.Anthropic,
+) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=300,
+        tools=TOOLS,
+        tool_choice={"type": "tool", "name": "lookup_order"},
+        messages=[{"role": "user", "content": "Hello there."}],
+    )
+    assert message.stop_reason == "tool_use"
+    assert [block.type for block in message.content] == ["tool_use"]  # forced: no preamble
+    (call,) = calls(message)
+    assert call.id.startswith("toolu_") and call.name == "lookup_order"
+    valid_inputs(message)
+    assert len(call.input["order"]["items"]) == 2
+
+
+def test_any_calls_a_tool_even_when_the_turn_names_none(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=300,
+        tools=TOOLS,
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": "Hello there."}],
+    )
+    assert message.stop_reason == "tool_use"
+    assert [call.name for call in calls(message)] == ["get_weather"]
+    valid_inputs(message)
+
+
+def test_auto_calls_the_tool_the_turn_asks_for_with_values_from_the_turn(
+    client: anthropic.Anthropic,
+) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=300,
+        tools=TOOLS,
+        messages=[{"role": "user", "content": "What's the weather in Paris in fahrenheit?"}],
+    )
+    assert message.stop_reason == "tool_use"
+    assert message.content[0].type == "text"  # auto may explain itself first
+    (call,) = calls(message)
+    assert call.input["location"] == "Paris" and call.input["unit"] == "fahrenheit"
+    valid_inputs(message)
+
+
+def test_auto_answers_in_text_when_the_turn_asks_for_no_tool(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL, max_tokens=300, tools=TOOLS, messages=[{"role": "user", "content": "Hi!"}]
+    )
+    assert message.stop_reason == "end_turn" and not calls(message)
+
+
+def test_tool_choice_none_never_calls_a_tool(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL, max_tokens=300, tools=TOOLS, tool_choice={"type": "none"}, messages=ASK_BOTH
+    )
+    assert message.stop_reason == "end_turn" and not calls(message)
+
+
+def test_several_asked_for_tools_are_each_called_unless_parallel_use_is_disabled(
+    client: anthropic.Anthropic,
+) -> None:
+    both = client.messages.create(model=MODEL, max_tokens=300, tools=TOOLS, messages=ASK_BOTH)
+    assert [call.name for call in calls(both)] == ["get_weather", "lookup_order"]
+    assert both.stop_reason == "tool_use"
+    valid_inputs(both)
+    assert calls(both)[0].input["days"] == 3
+    one = client.messages.create(
+        model=MODEL,
+        max_tokens=300,
+        tools=TOOLS,
+        tool_choice={"type": "auto", "disable_parallel_tool_use": True},
+        messages=ASK_BOTH,
+    )
+    assert [call.name for call in calls(one)] == ["get_weather"]
+
+
+def test_a_tool_result_gets_a_text_answer_that_uses_it(client: anthropic.Anthropic) -> None:
+    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    first = client.messages.create(model=MODEL, max_tokens=300, tools=TOOLS, messages=ask)
+    (call,) = calls(first)
+    result = {"type": "tool_result", "tool_use_id": call.id, "content": "15°C and sunny"}
+    history = [*ask, first.to_param(), {"role": "user", "content": [result]}]
+    answer = client.messages.create(model=MODEL, max_tokens=300, tools=TOOLS, messages=history)
+    assert answer.stop_reason == "end_turn"
+    assert "The get_weather tool returned “15°C and sunny”." in answer.content[0].text
+
+
+def test_a_streamed_tool_call_arrives_as_input_json_deltas(client: anthropic.Anthropic) -> None:
+    body = {"model": MODEL, "max_tokens": 300, "tools": TOOLS, "messages": ASK_BOTH}
+    with client.messages.with_streaming_response.create(**body, stream=True) as response:
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    events = [json.loads(line.removeprefix("data: ")) for line in lines]
+    starts = [e["content_block"] for e in events if e["type"] == "content_block_start"]
+    assert starts[1] == {
+        "type": "tool_use",
+        "id": starts[1]["id"],
+        "name": "get_weather",
+        "input": {},
+    }
+    partial = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["index"] == 1
+    )
+    assert json.loads(partial)["location"] == "Paris"
+    plain, final = streamed_and_plain(client, **body)
+    same_content(plain, final)
+    assert final.stop_reason == "tool_use"
+
+
+def test_a_tool_call_that_does_not_fit_in_max_tokens_is_not_made(
+    client: anthropic.Anthropic,
+) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=3,
+        tools=TOOLS,
+        tool_choice={"type": "tool", "name": "lookup_order"},
+        messages=ASK_BOTH,
+    )
+    assert message.stop_reason == "max_tokens"
+    assert not calls(message)
+
+
+# -- structured outputs ---------------------------------------------------------------------------
+
+SCHEMAS = {
+    "flat with enum": {
+        "type": "object",
+        "properties": {
+            "label": {"type": "string", "enum": ["bug", "feature", "question"]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+        "required": ["label", "confidence"],
+        "additionalProperties": False,
+    },
+    "nested objects and arrays": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "minLength": 3, "maxLength": 40},
+            "steps": {
+                "type": "array",
+                "minItems": 2,
+                "items": {
+                    "type": "object",
+                    "properties": {"n": {"type": "integer"}, "text": {"type": "string"}},
+                    "required": ["n", "text"],
+                    "additionalProperties": False,
+                },
+            },
+            "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True},
+        },
+        "required": ["title", "steps"],
+        "additionalProperties": False,
+    },
+    "refs, unions and formats": {
+        "$defs": {
+            "person": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "email": {"format": "email"}},
+                "required": ["name", "email"],
+                "additionalProperties": False,
+            }
+        },
+        "type": "object",
+        "properties": {
+            "author": {"$ref": "#/$defs/person"},
+            "when": {"type": "string", "format": "date"},
+            "score": {"anyOf": [{"type": "integer", "multipleOf": 5}, {"type": "null"}]},
+            "note": {"type": ["string", "null"]},
+        },
+        "required": ["author", "when", "score", "note"],
+        "additionalProperties": False,
+    },
+    "allOf, bounds, tuples and patterns": {
+        "allOf": [
+            {"properties": {"id": {"pattern": "^[A-Z][0-9]$"}}},
+            {"required": ["id", "ratio", "pair", "kind"]},
+        ],
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "ratio": {"type": "number", "exclusiveMinimum": 2, "maximum": 3},
+            "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"const": "x"}]},
+            "kind": {"const": "fixed"},
+            "meta": {"type": "object", "minProperties": 1},
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_a_structured_output_is_json_valid_against_its_schema(
+    client: anthropic.Anthropic, name: str
+) -> None:
+    body = {
+        "model": MODEL,
+        "max_tokens": 500,
+        "messages": [{"role": "user", "content": "Classify: the app is a question of taste."}],
+        "output_config": {"format": {"type": "json_schema", "schema": SCHEMAS[name]}},
+    }
+    plain, final = streamed_and_plain(client, **body)
+    assert [block.type for block in plain.content] == ["text"]
+    jsonschema.validate(json.loads(plain.content[0].text), SCHEMAS[name])
+    same_content(plain, final)
+
+
+def test_an_enum_value_the_turn_names_is_chosen(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        messages=[{"role": "user", "content": "Classify: is this a feature?"}],
+        output_config={"format": {"type": "json_schema", "schema": SCHEMAS["flat with enum"]}},
+    )
+    assert json.loads(message.content[0].text)["label"] == "feature"
+
+
+# -- thinking -------------------------------------------------------------------------------------
+
+
+def test_thinking_comes_first_with_a_signature_in_the_stream_and_the_message(
+    client: anthropic.Anthropic,
+) -> None:
+    body = {
+        "model": MODEL,
+        "max_tokens": 2048,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": HELLO,
+    }
+    plain, final = streamed_and_plain(client, **body)
+    assert [block.type for block in plain.content] == ["thinking", "text"]
+    assert plain.content[0].thinking.startswith("Simulated thinking:")
+    assert plain.content[0].signature
+    same_content(plain, final)
+    with client.messages.with_streaming_response.create(**body, stream=True) as response:
+        deltas = [
+            json.loads(line.removeprefix("data: "))["delta"]["type"]
+            for line in response.iter_lines()
+            if line.startswith("data: ") and '"content_block_delta"' in line
+        ]
+    assert deltas[0] == "thinking_delta"
+    assert deltas.index("signature_delta") == deltas.index("text_delta") - 1
+
+
+def test_thinking_passed_back_in_the_history_is_accepted(client: anthropic.Anthropic) -> None:
+    body = {"model": MODEL, "max_tokens": 2048, "thinking": {"type": "adaptive"}}
+    first = client.messages.create(**body, messages=HELLO)
+    history = [*HELLO, first.to_param(), {"role": "user", "content": "And then?"}]
+    second = client.messages.create(**body, messages=history)
+    assert second.content[0].type == "thinking"
+    assert second.usage.input_tokens > first.usage.input_tokens
+
+
+def test_omitted_thinking_keeps_the_signature_but_not_the_text(
+    client: anthropic.Anthropic,
+) -> None:
+    message = client.messages.create(
+        model=MODEL,
+        max_tokens=500,
+        thinking={"type": "adaptive", "display": "omitted"},
+        messages=HELLO,
+    )
+    assert message.content[0].thinking == "" and message.content[0].signature
+
+
+def test_thinking_that_fills_max_tokens_leaves_no_text(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model=MODEL, max_tokens=10, thinking={"type": "adaptive"}, messages=HELLO
+    )
+    assert [block.type for block in message.content] == ["thinking"]
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 10
+
+
+def test_between_tools_thinking_appears_only_when_answering_tool_results(
+    client: anthropic.Anthropic,
+) -> None:
+    body = {"model": MODEL, "max_tokens": 500, "tools": TOOLS}
+    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    first = client.messages.create(**body, thinking={"type": "between_tools"}, messages=ask)
+    assert first.content[0].type == "text" and calls(first)
+    result = {"type": "tool_result", "tool_use_id": calls(first)[0].id, "content": "Sunny"}
+    history = [*ask, first.to_param(), {"role": "user", "content": [result]}]
+    second = client.messages.create(**body, thinking={"type": "between_tools"}, messages=history)
+    assert [block.type for block in second.content] == ["thinking", "text"]
+
+
+def test_a_prefilled_reply_carries_on_from_the_prefill(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(
+        model="claude-haiku-4-5",  # older models still accept prefill
+        max_tokens=300,
+        messages=[
+            {"role": "user", "content": "Describe caching as JSON."},
+            {"role": "assistant", "content": "{"},
+        ],
+    )
+    assert json.loads("{" + message.content[0].text)["simulated"] is True
+
+
+def test_the_sdk_sends_diagnostics_and_reads_the_reason(client: anthropic.Anthropic) -> None:
+    system = [{"type": "text", "text": LESSON, "cache_control": {"type": "ephemeral"}}]
+    body = {"model": MODEL, "max_tokens": 50, "messages": HELLO}
+    first = client.messages.create(**body, system=system, diagnostics={"previous_message_id": None})
+    assert first.diagnostics is None
+    stamped = [{**system[0], "text": LESSON + " It is 09:14."}]
+    second = client.messages.create(
+        **body, system=stamped, diagnostics={"previous_message_id": first.id}
+    )
+    reason = second.diagnostics.cache_miss_reason
+    assert reason.type == "system_changed"
+    assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 600
