@@ -51,12 +51,20 @@ def non_empty(req: Request) -> ApiError | None:
 
 
 def system_role(req: Request) -> ApiError | None:
-    """Mid-conversation system messages: Opus 4.8 and later only (api-facts §2.4)."""
+    """Mid-conversation system messages: Opus 4.8 and later, right after a user turn (§2.4)."""
     generation = req.generation
     supported = generation is not None and generation >= (4, 8)
     for index, message in enumerate(req.messages):
-        if message["role"] == "system" and not supported:
+        if message["role"] != "system":
+            continue
+        if not supported:
             return at(f"messages.{index}.role", "role 'system' is not supported on this model")
+        if index == 0 or req.messages[index - 1]["role"] != "user":
+            return at(
+                f"messages.{index}",
+                "a system message must come immediately after a user message; put "
+                "instructions for the whole conversation in the top-level `system`",
+            )
     return None
 
 
