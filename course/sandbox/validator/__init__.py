@@ -20,7 +20,7 @@ from anthropic.types.message_create_params import MessageCreateParamsBase
 from course.models_data import ModelData
 from course.sandbox.validator import conversation, features, shapes
 from course.sandbox.validator.errors import ApiError, at, invalid
-from course.sandbox.validator.models import resolve
+from course.sandbox.validator.models import Resolved, resolve
 from course.sandbox.validator.request import API_VERSION, Request
 
 __all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
@@ -39,34 +39,30 @@ def _shape(body: dict[str, Any]) -> ApiError | None:
     return None
 
 
-def _model(
-    body: dict[str, Any], models: ModelData | None
-) -> tuple[Request | None, ApiError | None]:
+def _model(body: dict[str, Any], models: ModelData | None) -> Resolved | ApiError | None:
+    """The model the body names, or the API's 404; None when there is no model data."""
     if models is None:
-        return Request(body, None), None
+        return None
     model = body["model"]
     resolved = resolve(model, models)
     if resolved is None:
-        return None, ApiError(404, "not_found_error", f"model: {model}")
+        return ApiError(404, "not_found_error", f"model: {model}")
     info = resolved.info
     if info is not None and not info.usable:
         retired = f" (retired on {info.retired:%Y-%m-%d})" if info.retired else " (retired)"
-        return None, ApiError(404, "not_found_error", f"model: {model}{retired}")
-    return Request(body, resolved), None
+        return ApiError(404, "not_found_error", f"model: {model}{retired}")
+    return resolved
 
 
 def _validate(body: Any, models: ModelData | None, version: str) -> ApiError | None:
     if not isinstance(body, dict):
         return invalid("The request body must be a JSON object")
-    model = body.get("model")
-    if error := features.sampling(body, model if isinstance(model, str) else "", version):
+    if error := features.sampling(body, version) or _shape(body):
         return error
-    if error := _shape(body):
-        return error
-    req, error = _model(body, models)
-    if error or req is None:
-        return error
-    req = Request(req.body, req.model, version)
+    model = _model(body, models)
+    if isinstance(model, ApiError):
+        return model
+    req = Request(body, model, version)
     for rule in RULES:
         if error := rule(req):
             return error

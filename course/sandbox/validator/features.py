@@ -33,7 +33,7 @@ BOTH_TEMPERATURE_AND_TOP_P_REFUSED = frozenset(
 )
 
 
-def sampling(body: dict[str, Any], model_id: str, version: str) -> ApiError | None:
+def sampling(body: dict[str, Any], version: str) -> ApiError | None:
     """temperature/top_p/top_k: removed in 2026-10-21, limited on newer models (§2.3).
 
     Runs before the shape check: the SDK 2.x types no longer list these fields at all.
