@@ -92,7 +92,13 @@ def refuses_prefill(req: Request) -> bool:
 
 def prefill(req: Request) -> ApiError | None:
     last = req.messages[-1]
-    if last["role"] != "assistant" or not refuses_prefill(req):
+    if last["role"] != "assistant":
+        return None
+    if not refuses_prefill(req):
+        # The API's text, quoted in https://github.com/tailcallhq/forgecode/issues/1872
+        texts = [block["text"] for block in blocks(last["content"]) if block["type"] == "text"]
+        if texts and texts[-1] != texts[-1].rstrip():
+            return at("messages", "final assistant content cannot end with trailing whitespace")
         return None
     # Sending a paused server-tool turn back as it is continues it (pause_turn): not a prefill.
     if any(block["type"] == "server_tool_use" for block in blocks(last["content"])):
