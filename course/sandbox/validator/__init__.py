@@ -28,10 +28,15 @@ __all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
 logger = logging.getLogger(__name__)
 UNCHECKED = "The request could not be checked"
 RULES = (*conversation.RULES, *features.RULES)
+# MessageCreateParams lists these, but the SDK sends them as headers (anthropic-workspace-id,
+# anthropic-user-profile-id; resources/messages/messages.py), never in the body.
+HEADER_PARAMS = frozenset({"workspace_id", "user_profile_id"})
 
 
 def _shape(body: dict[str, Any]) -> ApiError | None:
     rest = {k: v for k, v in body.items() if k not in features.SAMPLING and k != "stream"}
+    if headers := sorted(HEADER_PARAMS & rest.keys()):
+        return at(headers[0], "Extra inputs are not permitted")
     if problem := shapes.check(rest, MessageCreateParamsBase):
         return at(*problem)
     if "stream" in body and not isinstance(body["stream"], bool):
