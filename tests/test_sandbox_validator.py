@@ -544,3 +544,12 @@ def test_every_request_type_the_sdk_defines_is_read_and_every_block_union_is_tag
             pending += list(typing.get_args(hint))
     assert len([h for h in seen if is_typeddict(h)]) > 100
     assert untagged == []
+
+
+@pytest.mark.parametrize("name", ["temperature", "top_p", "top_k"])
+def test_an_odd_sampling_value_on_the_older_api_version_gets_an_answer(name: str) -> None:
+    for model in ("claude-haiku-4-5", MODEL):
+        for odd in ODD_VALUES:
+            request = {**body(model=model), name: odd}
+            error = validator.validate(request, model_data(), "2023-06-01")
+            assert error is None or validator.UNCHECKED not in error.message, (model, odd)

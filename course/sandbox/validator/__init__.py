@@ -20,7 +20,7 @@ from anthropic.types.message_create_params import MessageCreateParamsBase
 from course.models_data import ModelData
 from course.sandbox.validator import conversation, features, shapes
 from course.sandbox.validator.errors import ApiError, at, invalid
-from course.sandbox.validator.models import resolve
+from course.sandbox.validator.models import Resolved, resolve
 from course.sandbox.validator.request import API_VERSION, Request
 
 __all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
@@ -28,10 +28,15 @@ __all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
 logger = logging.getLogger(__name__)
 UNCHECKED = "The request could not be checked"
 RULES = (*conversation.RULES, *features.RULES)
+# MessageCreateParams lists these, but the SDK sends them as headers (anthropic-workspace-id,
+# anthropic-user-profile-id; resources/messages/messages.py), never in the body.
+HEADER_PARAMS = frozenset({"workspace_id", "user_profile_id"})
 
 
 def _shape(body: dict[str, Any]) -> ApiError | None:
     rest = {k: v for k, v in body.items() if k not in features.SAMPLING and k != "stream"}
+    if headers := sorted(HEADER_PARAMS & rest.keys()):
+        return at(headers[0], "Extra inputs are not permitted")
     if problem := shapes.check(rest, MessageCreateParamsBase):
         return at(*problem)
     if "stream" in body and not isinstance(body["stream"], bool):
@@ -39,34 +44,30 @@ def _shape(body: dict[str, Any]) -> ApiError | None:
     return None
 
 
-def _model(
-    body: dict[str, Any], models: ModelData | None
-) -> tuple[Request | None, ApiError | None]:
+def _model(body: dict[str, Any], models: ModelData | None) -> Resolved | ApiError | None:
+    """The model the body names, or the API's 404; None when there is no model data."""
     if models is None:
-        return Request(body, None), None
+        return None
     model = body["model"]
     resolved = resolve(model, models)
     if resolved is None:
-        return None, ApiError(404, "not_found_error", f"model: {model}")
+        return ApiError(404, "not_found_error", f"model: {model}")
     info = resolved.info
     if info is not None and not info.usable:
         retired = f" (retired on {info.retired:%Y-%m-%d})" if info.retired else " (retired)"
-        return None, ApiError(404, "not_found_error", f"model: {model}{retired}")
-    return Request(body, resolved), None
+        return ApiError(404, "not_found_error", f"model: {model}{retired}")
+    return resolved
 
 
 def _validate(body: Any, models: ModelData | None, version: str) -> ApiError | None:
     if not isinstance(body, dict):
         return invalid("The request body must be a JSON object")
-    model = body.get("model")
-    if error := features.sampling(body, model if isinstance(model, str) else "", version):
+    if error := features.sampling(body, version) or _shape(body):
         return error
-    if error := _shape(body):
-        return error
-    req, error = _model(body, models)
-    if error or req is None:
-        return error
-    req = Request(req.body, req.model, version)
+    model = _model(body, models)
+    if isinstance(model, ApiError):
+        return model
+    req = Request(body, model, version)
     for rule in RULES:
         if error := rule(req):
             return error
@@ -77,7 +78,7 @@ def validate(body: Any, models: ModelData | None, version: str = API_VERSION) ->
     """The error the Messages API would answer `body` with, or None if it would accept it."""
     try:
         return _validate(body, models, version)
-    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, AttributeError):
+    except Exception:
         # Every rule runs on a body that fits the SDK's types, so this is a bug in a rule:
         # answer as the API answers a body it cannot read rather than fail the run.
         logger.exception("validator failed on a request body")

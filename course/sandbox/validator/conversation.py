@@ -51,12 +51,20 @@ def non_empty(req: Request) -> ApiError | None:
 
 
 def system_role(req: Request) -> ApiError | None:
-    """Mid-conversation system messages: Opus 4.8 and later only (api-facts §2.4)."""
+    """Mid-conversation system messages: Opus 4.8 and later, right after a user turn (§2.4)."""
     generation = req.generation
     supported = generation is not None and generation >= (4, 8)
     for index, message in enumerate(req.messages):
-        if message["role"] == "system" and not supported:
+        if message["role"] != "system":
+            continue
+        if not supported:
             return at(f"messages.{index}.role", "role 'system' is not supported on this model")
+        if index == 0 or req.messages[index - 1]["role"] != "user":
+            return at(
+                f"messages.{index}",
+                "a system message must come immediately after a user message; put "
+                "instructions for the whole conversation in the top-level `system`",
+            )
     return None
 
 
@@ -84,7 +92,13 @@ def refuses_prefill(req: Request) -> bool:
 
 def prefill(req: Request) -> ApiError | None:
     last = req.messages[-1]
-    if last["role"] != "assistant" or not refuses_prefill(req):
+    if last["role"] != "assistant":
+        return None
+    if not refuses_prefill(req):
+        # The API's text, quoted in https://github.com/tailcallhq/forgecode/issues/1872
+        texts = [block["text"] for block in blocks(last["content"]) if block["type"] == "text"]
+        if texts and texts[-1] != texts[-1].rstrip():
+            return at("messages", "final assistant content cannot end with trailing whitespace")
         return None
     # Sending a paused server-tool turn back as it is continues it (pause_turn): not a prefill.
     if any(block["type"] == "server_tool_use" for block in blocks(last["content"])):

@@ -33,7 +33,7 @@ BOTH_TEMPERATURE_AND_TOP_P_REFUSED = frozenset(
 )
 
 
-def sampling(body: dict[str, Any], model_id: str, version: str) -> ApiError | None:
+def sampling(body: dict[str, Any], version: str) -> ApiError | None:
     """temperature/top_p/top_k: removed in 2026-10-21, limited on newer models (§2.3).
 
     Runs before the shape check: the SDK 2.x types no longer list these fields at all.
@@ -53,7 +53,7 @@ def sampling(body: dict[str, Any], model_id: str, version: str) -> ApiError | No
         if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
             kind = "a valid integer" if integer else "a valid number"
             return at(name, f"Input should be {kind}")
-        if not integer and not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             return at(name, "Input should be a finite number")
         if not integer and not 0 <= value <= 1:
             return at(name, "Input should be between 0 and 1")
