@@ -27,6 +27,18 @@ solution: |
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Hello"}]
   }
+wrong_answers:
+  - mistake: Adds an assistant message instead of a user one.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 256,
+       "messages": [{"role": "assistant", "content": "Hello"}]}
+  - mistake: Sends the question as a top-level prompt field.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 256, "prompt": "Hello"}
+  - mistake: Adds the message but leaves no room for a reply.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 1,
+       "messages": [{"role": "user", "content": "Hello"}]}
 checks:
   - expect: response.stop_reason
     equals: end_turn
@@ -83,7 +95,7 @@ BROKEN = [
         "invalid YAML",
         {"title: Send": "title: Send: your"},
         "title: Send: your",
-        "exercise is not valid YAML",
+        "exercise 'first-request' is not valid YAML: mapping values are not allowed here",
     ),
     ("a bad id", {"id: first-request": "id: First Request"}, "id: First", "exercise id must use"),
     (
