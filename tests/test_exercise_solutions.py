@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from functools import cache
@@ -66,6 +67,22 @@ def solution(filename: str, ident: str) -> tuple[Exercise, dict]:
 
 
 CASES = exercise_ids()
+
+
+def simulator_has(part: str) -> bool:
+    """Whether the simulator package has `part` (tool use and JSON output came with branch simulator)."""
+    try:
+        return importlib.util.find_spec(f"course.sandbox.simulator.{part}") is not None
+    except ModuleNotFoundError:  # the simulator is still one module
+        return False
+
+
+needs_tool_use = pytest.mark.skipif(
+    not simulator_has("tools"), reason="the simulator does not call tools yet"
+)
+needs_json_output = pytest.mark.skipif(
+    not simulator_has("schema"), reason="the simulator does not answer with JSON in a schema yet"
+)
 
 
 def test_every_lesson_has_at_least_three_exercises():
@@ -316,3 +333,45 @@ def test_exercises_name_the_course_model_through_its_placeholder():
             for model_id in typed.findall(block):
                 info = model_data().get(model_id)
                 assert info is not None and not info.usable, f"{path.name}: type {model_id!r}"
+
+
+@needs_tool_use
+def test_the_tool_round_trip_works_with_the_id_the_first_run_returns():
+    found, body = solution("01-messages-api.md", "tool-round-trip")
+    question = body["messages"][0]
+    first = data(found, {**body, "messages": [question]})["response"]
+    assert first["stop_reason"] == "tool_use"
+    (call,) = [block for block in first["content"] if block["type"] == "tool_use"]
+    assert call["name"] == "get_weather" and call["input"]["city"] == "Paris"
+    result = {"type": "tool_result", "tool_use_id": call["id"], "content": "14°C, light rain"}
+    messages = [
+        question,
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [result]},
+    ]
+    second = runs(found, {**body, "messages": messages}, times=1)[0]
+    assert second.passed, second.message
+    answer = data(found, {**body, "messages": messages})["response"]
+    assert answer["stop_reason"] == "end_turn"
+    assert "14°C, light rain" in answer["content"][0]["text"]
+
+
+@needs_json_output
+def test_the_structured_output_comes_back_as_json_valid_against_the_schema():
+    found, body = solution("03-models-tokens-and-sampling.md", "label-as-json")
+    response = data(found, body)["response"]
+    (text,) = [block["text"] for block in response["content"] if block["type"] == "text"]
+    reply = json.loads(text)
+    assert set(reply) == {"label", "reason"}
+    assert reply["label"] in {"bug", "feature", "question"} and isinstance(reply["reason"], str)
+    starter = data(found, json.loads(found.starter))["response"]
+    assert "label" not in json.loads(starter["content"][0]["text"])  # JSON in words: any shape
+
+
+@needs_json_output
+def test_the_closing_brace_solution_shows_json_coming_back():
+    found, body = solution("03-models-tokens-and-sampling.md", "closing-brace-trap")
+    response = data(found, body)["response"]
+    reply = json.loads(response["content"][0]["text"])
+    assert set(reply) == {"user", "active"} and set(reply["user"]) == {"name", "role"}
+    assert isinstance(reply["active"], bool)
