@@ -245,11 +245,11 @@ def _check(raw: Any) -> ExerciseCheck:
             f"check {check.expect!r} reads the request: add 'field:' naming the request field "
             "the editor should highlight when it fails"
         )
-    return ExerciseCheck(
-        **{name: getattr(check, name) for name in Check.__dataclass_fields__},
-        part=extra["part"].strip() if "part" in extra else None,
-        field=field.strip() if field is not None else (plain.group(1) if plain else None),
-    )
+    # Copy every field the grader's Check has (a grader that knows part and field too included).
+    fields = {name: getattr(check, name) for name in Check.__dataclass_fields__}
+    fields["part"] = extra["part"].strip() if "part" in extra else None
+    fields["field"] = field.strip() if field is not None else (plain.group(1) if plain else None)
+    return ExerciseCheck(**fields)
 
 
 def _wrong_answers(raw: Any, solution: Any, reader: _Reader) -> tuple[WrongAnswer, ...]:
