@@ -375,3 +375,48 @@ def test_the_closing_brace_solution_shows_json_coming_back():
     reply = json.loads(response["content"][0]["text"])
     assert set(reply) == {"user", "active"} and set(reply["user"]) == {"name", "role"}
     assert isinstance(reply["active"], bool)
+
+
+def _reworded(body: dict, path: tuple, text: str) -> dict:
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = text
+    return body
+
+
+RIGHT_IN_OTHER_WORDS = [
+    (
+        "01-messages-api.md",
+        "end-on-a-user-turn",
+        ("messages", -1, "content"),
+        "Suggest one name for a grey kitten. Respond with the name alone, no explanation.",
+    ),
+    (
+        "01-messages-api.md",
+        "keep-the-history",
+        ("messages", 0, "content"),
+        "What should I call my grey cat? Give me one name.",
+    ),
+    (
+        "02-system-prompts-and-caching.md",
+        "system-sets-the-format",
+        ("system",),
+        "You answer support questions about Ledgerly, the invoicing app. Explain procedures "
+        "step-by-step, naming each menu item you click.",
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        ("system",),
+        "Label each support ticket. The only labels are bug, feature and question; answer with "
+        "just the label.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("filename", "ident", "path", "text"), RIGHT_IN_OTHER_WORDS)
+def test_the_right_idea_in_other_words_passes(filename, ident, path, text):
+    found, body = solution(filename, ident)
+    verdict = runs(found, _reworded(body, path, text), times=1)[0]
+    assert verdict.passed, verdict.message
