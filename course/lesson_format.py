@@ -30,6 +30,7 @@ class Problem:
     path: Path
     line: int
     message: str
+    exercise: str | None = None  # the id of the exercise it is about, if any
 
     def __str__(self) -> str:
         try:

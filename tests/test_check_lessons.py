@@ -116,3 +116,94 @@ def test_manage_py_check_reports_a_broken_model_data_file_once(lessons_dir):
         call_command("check")
     assert str(caught.value).count("not valid YAML") == 1
     assert "course.E003" in str(caught.value)
+
+
+def exercise_lesson(lessons_dir, **replace: str) -> str:
+    from tests.test_sandbox_exercises import EXERCISE
+
+    text = lesson_text() + EXERCISE
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    write(lessons_dir / "01-tiny.md", text)
+    return text
+
+
+def line_with(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if fragment in line)
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens_with_the_exercise_id(lessons_dir, capsys):
+    text = exercise_lesson(lessons_dir, **{"  - 'Add {": "  - 'Add an unclosed {"})
+    text_without_close = text.replace('"Hello"}.\'\n', '"Hello"}.\n')
+    write(lessons_dir / "01-tiny.md", text_without_close)
+    with pytest.raises(CommandError, match=r"1 problem\(s\) in the lessons"):
+        call_command("check_lessons")
+    err = capsys.readouterr().err
+    line = line_with(text_without_close, "  - 'Add an unclosed {")
+    assert (
+        f"01-tiny.md:{line}: exercise 'first-request' is not valid YAML: the ' quote opened on "
+        "this line (column 5) is never closed"
+    ) in err
+    assert "unexpected end of stream" not in err
+
+
+def test_a_wrong_answer_that_passes_is_reported_on_its_line_with_the_mistake(lessons_dir, capsys):
+    # This "wrong" answer is right: the checks cannot tell it from the solution.
+    fixed = '"max_tokens": 1,\n       "messages": [{"role": "user"'
+    text = exercise_lesson(lessons_dir, **{fixed: fixed.replace('": 1,', '": 64,')})
+    with pytest.raises(CommandError, match=r"1 problem\(s\) in the lessons"):
+        call_command("check_lessons")
+    err = capsys.readouterr().err
+    line = line_with(text, "- mistake: Adds the message but leaves no room")
+    assert (
+        f"01-tiny.md:{line}: exercise 'first-request': wrong answer 3 passes every check, so the "
+        "checks miss this mistake: Adds the message but leaves no room for a reply."
+    ) in err
+
+
+def test_a_starter_that_already_passes_is_reported(lessons_dir, capsys):
+    text = exercise_lesson(
+        lessons_dir,
+        **{'"messages": []': '"messages": [{"role": "user", "content": "Hi"}]'},
+    )
+    with pytest.raises(CommandError):
+        call_command("check_lessons")
+    fence = line_with(text, "```exercise")
+    assert (
+        f"01-tiny.md:{fence}: exercise 'first-request': the starter already passes every check"
+    ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        ({"wrong_answers:\n": "wrong_answer:\n"}, "unknown key 'wrong_answer'"),
+        (
+            {"  - mistake: Adds an assistant": "  - mistake:\n    oops: Adds an assistant"},
+            "wrong answer 1 must have exactly two keys, mistake and body",
+        ),
+        (
+            {"  - mistake: Sends the question as a top-level prompt field.\n": ""},
+            "wrong_answers must be a list of at least 3 entries",
+        ),
+        (
+            {'"max_tokens": 256, "prompt": "Hello"}': '"max_tokens": 256, "prompt": "Hello"'},
+            "wrong answer 2's body is not valid JSON",
+        ),
+        (
+            {"    equals: end_turn\n": "    equals: end_turn\n    field: Messages Array\n"},
+            "field 'Messages Array' must name a request field",
+        ),
+        (
+            {"expect: response.stop_reason": "expect: length(request.messages)"},
+            "reads the request: add 'field:'",
+        ),
+    ],
+)
+def test_it_reports_a_malformed_wrong_answer_or_check_field(lessons_dir, capsys, replace, message):
+    exercise_lesson(lessons_dir, **replace)
+    with pytest.raises(CommandError):
+        call_command("check_lessons")
+    err = capsys.readouterr().err
+    assert "01-tiny.md:" in err and message in err, err

@@ -1,12 +1,14 @@
-"""Every lesson exercise can be completed offline: its solution passes, its starter does not."""
+"""Every lesson exercise grades what it teaches: its solution passes, its starter and wrong answers fail."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from functools import cache
 from pathlib import Path
 
+import jmespath
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,7 +19,7 @@ from course.models_data import model_data
 from course.sandbox import grader, runner, simulator
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt
-from course.sandbox.solutions import grading_data, solution_problem
+from course.sandbox.solutions import grade_runs, grading_data, health
 from tests.conftest import make_user
 
 EXERCISE_ID_RE = re.compile(r"^```exercise\nid: ([a-z0-9-]+)$", re.M)
@@ -67,6 +69,22 @@ def solution(filename: str, ident: str) -> tuple[Exercise, dict]:
 CASES = exercise_ids()
 
 
+def simulator_has(part: str) -> bool:
+    """Whether the simulator package has `part` (tool use and JSON output came with branch simulator)."""
+    try:
+        return importlib.util.find_spec(f"course.sandbox.simulator.{part}") is not None
+    except ModuleNotFoundError:  # the simulator is still one module
+        return False
+
+
+needs_tool_use = pytest.mark.skipif(
+    not simulator_has("tools"), reason="the simulator does not call tools yet"
+)
+needs_json_output = pytest.mark.skipif(
+    not simulator_has("schema"), reason="the simulator does not answer with JSON in a schema yet"
+)
+
+
 def test_every_lesson_has_at_least_three_exercises():
     per_lesson = {name: sum(1 for n, _ in CASES if n == name) for name, _ in CASES}
     assert len(per_lesson) == 4 and min(per_lesson.values()) >= 3, per_lesson
@@ -78,7 +96,33 @@ def test_every_lesson_has_at_least_three_exercises():
 
 @pytest.mark.parametrize(("filename", "ident"), CASES)
 def test_the_reference_solution_passes_its_own_checks(filename, ident):
-    assert solution_problem(exercise(filename, ident)) is None
+    found = exercise(filename, ident)
+    assert grade_runs(found, found.solution).passed
+    assert found.health is not None and found.health.ok, found.health.failures()
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_every_listed_wrong_answer_fails_with_a_check_message(filename, ident):
+    found = exercise(filename, ident)
+    assert len(found.wrong_answers) >= 3
+    for answer in found.wrong_answers:
+        verdict = grade_runs(found, answer.body)
+        assert not verdict.passed, f"line {answer.line}: passes, yet {answer.mistake}"
+        assert verdict.message in {check.message for check in found.checks}
+    # The health the banner and the preview read says the same.
+    assert health(found).passing_wrong_answers == ()
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_each_check_names_its_part_and_a_field_the_learner_wrote(filename, ident):
+    found = exercise(filename, ident)
+    bodies = [json.loads(found.solution), json.loads(found.starter)]
+    for check in found.checks:
+        assert check.part, f"{check.expect}: say which part of the task it is about"
+        if check.field is not None:
+            assert any(jmespath.search(check.field, body) is not None for body in bodies), (
+                f"{check.expect}: field {check.field!r} is in neither the solution nor the starter"
+            )
 
 
 @pytest.mark.parametrize(("filename", "ident"), CASES)
@@ -146,7 +190,7 @@ def test_a_longer_history_passes_but_a_missing_reply_or_a_trailing_one_does_not(
     longer = {**body, "messages": [first, reply, first, reply, follow_up]}
     assert runs(found, longer, times=1)[0].passed
     no_reply = {**body, "messages": [first, follow_up, follow_up]}
-    assert runs(found, no_reply, times=1)[0].message == found.checks[2].message
+    assert runs(found, no_reply, times=1)[0].message == found.checks[1].message
     trailing_reply = {**body, "messages": [first, reply, follow_up, reply]}
     assert runs(found, trailing_reply, times=1)[0].message == found.checks[0].message
 
@@ -185,19 +229,35 @@ def test_keeping_four_breakpoints_is_as_right_as_keeping_one():
     assert runs(found, body, times=1)[0].message == found.checks[0].message
 
 
-def test_one_hour_everywhere_also_keeps_the_longer_lifetime_first():
+def test_an_hour_on_the_message_is_valid_but_not_what_the_task_asks():
     found, body = solution("02-system-prompts-and-caching.md", "longer-ttl-first")
     body["messages"][-1]["content"][-1]["cache_control"]["ttl"] = "1h"
+    graded = data(found, body)
+    assert graded["error"] is None
+    assert runs(found, body, times=1)[0].message == found.checks[-1].message
+    body["messages"][-1]["content"][-1]["cache_control"]["ttl"] = "5m"
     assert runs(found, body, times=1)[0].passed
 
 
-def test_dropping_temperature_without_a_system_prompt_passes_and_top_p_does_not():
+def test_labels_named_in_the_message_alone_pass_once_the_reply_is_pinned_to_one():
     found = exercise("03-models-tokens-and-sampling.md", "sampling-parameters-refused")
     body = json.loads(found.starter)
     del body["temperature"]
+    assert runs(found, body, times=1)[0].message == found.checks[3].message
+    body["messages"][0]["content"] += " Reply with only the label."
     assert runs(found, body, times=1)[0].passed
     body["top_p"] = 0.5
     assert runs(found, body, times=1)[0].message == found.checks[0].message
+
+
+def test_a_system_prompt_asking_for_the_opposite_format_fails_whatever_the_reply_says():
+    found, body = solution("02-system-prompts-and-caching.md", "system-sets-the-format")
+    body["system"] = body["system"].replace(
+        "answer in numbered steps", "never answer in numbered steps"
+    )
+    verdict = runs(found, body, times=1)[0]
+    assert verdict.message == found.checks[2].message
+    assert found.checks[2].field == "system"
 
 
 def test_the_stop_sequence_is_left_out_of_the_content():
@@ -273,3 +333,90 @@ def test_exercises_name_the_course_model_through_its_placeholder():
             for model_id in typed.findall(block):
                 info = model_data().get(model_id)
                 assert info is not None and not info.usable, f"{path.name}: type {model_id!r}"
+
+
+@needs_tool_use
+def test_the_tool_round_trip_works_with_the_id_the_first_run_returns():
+    found, body = solution("01-messages-api.md", "tool-round-trip")
+    question = body["messages"][0]
+    first = data(found, {**body, "messages": [question]})["response"]
+    assert first["stop_reason"] == "tool_use"
+    (call,) = [block for block in first["content"] if block["type"] == "tool_use"]
+    assert call["name"] == "get_weather" and call["input"]["city"] == "Paris"
+    result = {"type": "tool_result", "tool_use_id": call["id"], "content": "14°C, light rain"}
+    messages = [
+        question,
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [result]},
+    ]
+    second = runs(found, {**body, "messages": messages}, times=1)[0]
+    assert second.passed, second.message
+    answer = data(found, {**body, "messages": messages})["response"]
+    assert answer["stop_reason"] == "end_turn"
+    assert "14°C, light rain" in answer["content"][0]["text"]
+
+
+@needs_json_output
+def test_the_structured_output_comes_back_as_json_valid_against_the_schema():
+    found, body = solution("03-models-tokens-and-sampling.md", "label-as-json")
+    response = data(found, body)["response"]
+    (text,) = [block["text"] for block in response["content"] if block["type"] == "text"]
+    reply = json.loads(text)
+    assert set(reply) == {"label", "reason"}
+    assert reply["label"] in {"bug", "feature", "question"} and isinstance(reply["reason"], str)
+    starter = data(found, json.loads(found.starter))["response"]
+    assert "label" not in json.loads(starter["content"][0]["text"])  # JSON in words: any shape
+
+
+@needs_json_output
+def test_the_closing_brace_solution_shows_json_coming_back():
+    found, body = solution("03-models-tokens-and-sampling.md", "closing-brace-trap")
+    response = data(found, body)["response"]
+    reply = json.loads(response["content"][0]["text"])
+    assert set(reply) == {"user", "active"} and set(reply["user"]) == {"name", "role"}
+    assert isinstance(reply["active"], bool)
+
+
+def _reworded(body: dict, path: tuple, text: str) -> dict:
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = text
+    return body
+
+
+RIGHT_IN_OTHER_WORDS = [
+    (
+        "01-messages-api.md",
+        "end-on-a-user-turn",
+        ("messages", -1, "content"),
+        "Suggest one name for a grey kitten. Respond with the name alone, no explanation.",
+    ),
+    (
+        "01-messages-api.md",
+        "keep-the-history",
+        ("messages", 0, "content"),
+        "What should I call my grey cat? Give me one name.",
+    ),
+    (
+        "02-system-prompts-and-caching.md",
+        "system-sets-the-format",
+        ("system",),
+        "You answer support questions about Ledgerly, the invoicing app. Explain procedures "
+        "step-by-step, naming each menu item you click.",
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        ("system",),
+        "Label each support ticket. The only labels are bug, feature and question; answer with "
+        "just the label.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("filename", "ident", "path", "text"), RIGHT_IN_OTHER_WORDS)
+def test_the_right_idea_in_other_words_passes(filename, ident, path, text):
+    found, body = solution(filename, ident)
+    verdict = runs(found, _reworded(body, path, text), times=1)[0]
+    assert verdict.passed, verdict.message

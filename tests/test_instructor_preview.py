@@ -293,3 +293,8 @@ def test_the_preview_shows_a_broken_exercise_with_file_and_line(lessons_dir, ins
     html = preview_html(instructor_client, "/instructor/lessons/tiny/")
     assert "The lesson file has problems" in html
     assert escape("the solution does not pass its own check 1") in html
+    # The site still serves the last good version; its row says what the banner says.
+    table = html[html.index('class="instructor-exercises"') :]
+    row = table[table.index("<code>first-request</code>") :].split("</tr>")[0]
+    assert "fails</span>" in row and "passes its" not in row
+    assert escape("the solution does not pass its own check 1") in row

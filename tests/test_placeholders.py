@@ -27,10 +27,24 @@ starter: |
   {"model": "{{ model.default.id }}", "max_tokens": 9, "messages": []}
 solution: |
   {"model": "{{ model.default.id }}", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]}
+wrong_answers:
+  - mistake: Uses the comparison model.
+    body: |
+      {"model": "{{ model.comparison.id }}", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]}
+  - mistake: Names the model by its family only.
+    body: |
+      {"model": "haiku", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]}
+  - mistake: Leaves the model out.
+    body: |
+      {"max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]}
 checks:
   - expect: request.model
     equals: {{ model.default.id }}
     message: Use the course's default model.
+  - expect: length(request.messages)
+    at_least: 1
+    field: messages
+    message: Add a message.
 hints: [Look at the model., Use the default model.]
 explanation: It ran.
 ```

@@ -27,6 +27,18 @@ solution: |
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Hello"}]
   }
+wrong_answers:
+  - mistake: Adds an assistant message instead of a user one.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 256,
+       "messages": [{"role": "assistant", "content": "Hello"}]}
+  - mistake: Sends the question as a top-level prompt field.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 256, "prompt": "Hello"}
+  - mistake: Adds the message but leaves no room for a reply.
+    body: |
+      {"model": "{{ model.default.id }}", "max_tokens": 1,
+       "messages": [{"role": "user", "content": "Hello"}]}
 checks:
   - expect: response.stop_reason
     equals: end_turn
@@ -83,7 +95,7 @@ BROKEN = [
         "invalid YAML",
         {"title: Send": "title: Send: your"},
         "title: Send: your",
-        "exercise is not valid YAML",
+        "exercise 'first-request' is not valid YAML: mapping values are not allowed here",
     ),
     ("a bad id", {"id: first-request": "id: First Request"}, "id: First", "exercise id must use"),
     (
@@ -161,5 +173,9 @@ def test_the_check_lessons_command_fails_on_a_broken_exercise(lessons_dir, capsy
 def test_check_lessons_says_each_lessons_exercises_pass(capsys) -> None:
     call_command("check_lessons")
     out = capsys.readouterr().out
-    count = len(load_catalogue().get("messages-api").exercises)
-    assert f"exercises: {count}, each reference solution passes its own checks" in out
+    exercises = load_catalogue().get("messages-api").exercises
+    wrong = sum(len(exercise.wrong_answers) for exercise in exercises)
+    assert (
+        f"exercises: {len(exercises)}, each reference solution passes its own checks in the "
+        f"simulator; every starter and all {wrong} listed wrong answers fail them"
+    ) in out

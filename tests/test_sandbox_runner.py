@@ -38,6 +38,16 @@ starter: |
   {"model": "claude-haiku-5-5", "max_tokens": 256, "messages": [{"role": "user", "content": "Hi"}]}
 solution: |
   {"model": "claude-haiku-5-5", "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+wrong_answers:
+  - mistake: Leaves max_tokens as it was.
+    body: |
+      {"model": "claude-haiku-5-5", "max_tokens": 255, "messages": [{"role": "user", "content": "Hi"}]}
+  - mistake: Sets max_tokens far above what the sandbox allows.
+    body: |
+      {"model": "claude-haiku-5-5", "max_tokens": 5000, "messages": [{"role": "user", "content": "Hi"}]}
+  - mistake: Removes max_tokens.
+    body: |
+      {"model": "claude-haiku-5-5", "messages": [{"role": "user", "content": "Hi"}]}
 checks:
   - expect: response.stop_reason
     equals: max_tokens

@@ -148,6 +148,7 @@ def preview(lesson: Lesson) -> dict:
     count = token_count(lesson, model_id)
     cacheable, why = cache_verdict(count.tokens, model)
     costs = prefix_costs(count.tokens, model) if model else None
+    problems = [p for p in catalogue().problems if p.path == lesson.path]
     return {
         "lesson": lesson,
         "blocks": [
@@ -167,8 +168,8 @@ def preview(lesson: Lesson) -> dict:
         "costs": costs,
         "cost_rows": cost_rows(costs, model) if costs else [],
         "change": prompt_change(lesson.slug, blocks),
-        "exercises": [solutions.review(exercise) for exercise in lesson.exercises],
-        "problems": [p for p in catalogue().problems if p.path == lesson.path],
+        "exercises": [solutions.review(exercise, problems) for exercise in lesson.exercises],
+        "problems": problems,
     }
 
 

@@ -51,9 +51,11 @@ class Command(BaseCommand):
                 f"facts checked {lesson.facts_checked:%Y-%m-%d}"
             )
             if lesson.exercises:
+                wrong = sum(len(exercise.wrong_answers) for exercise in lesson.exercises)
                 self.stdout.write(
                     f"    exercises: {len(lesson.exercises)}, each reference solution passes "
-                    "its own checks in the simulator"
+                    f"its own checks in the simulator; every starter and all {wrong} listed "
+                    "wrong answers fail them"
                 )
             if data is not None:
                 for line in self.tutor_report(lesson):
