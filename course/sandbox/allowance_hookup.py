@@ -24,9 +24,17 @@ async def reserve(user) -> allowance.Charge | ApiError:
         return error
 
 
-async def settle(charge: allowance.Charge, usage: dict[str, Any], events: list[dict]) -> None:
+async def over_ceiling() -> str:
+    """Why live runs fall back to the simulator (the site's daily spend is reached), or ""."""
+    ceiling = await sync_to_async(allowance.ceiling_refusal)()
+    return ceiling.message if ceiling else ""
+
+
+async def settle(
+    charge: allowance.Charge, usage: dict[str, Any], events: list[dict], model: str
+) -> None:
     """Record what the run used; a run that produced nothing gives the day's question back."""
     produced = bool(usage.get("output_tokens")) or any(
         e["event"] == "content_block_delta" for e in events
     )
-    await sync_to_async(charge.settle)(usage, produced=produced)
+    await sync_to_async(charge.settle)(usage, produced=produced, model=model)
