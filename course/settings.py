@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "course.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    # Before anything reads request.POST: a body too big to read gets the sandbox's own 413.
+    "course.sandbox.views.body_limit_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
