@@ -217,7 +217,10 @@ async def run(
             ended = item["kind"] == "result"
             yield item
     except Exception as error:  # the last resort: every run ends with a result, never a hang
-        logger.exception("sandbox run failed (request %s)", state.request_id)
+        if isinstance(error, StoreDown | DatabaseBusy):
+            logger.warning("sandbox run failed (request %s): %r", state.request_id, error)
+        else:
+            logger.exception("sandbox run failed (request %s)", state.request_id)
         if not ended:
             yield await _unrecorded(state, _outage(error, state))
 
@@ -328,7 +331,7 @@ class DatabaseBusy(Exception):
 def _outage(error: Exception, state: _Run) -> ApiError:
     """What the learner is told when the run failed on the site's side, and why."""
     if isinstance(error, StoreDown) or _is_redis_error(error):
-        what = "the store the site's processes share is not answering"
+        what = "Redis, the store the site's processes share, is not answering"
     elif isinstance(error, DatabaseBusy | DatabaseError):
         what = "the database is busy"
     else:
@@ -503,7 +506,7 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
         }
     try:
         attempt = await _wait(
-            sync_to_async(Attempt.record)(
+            allowance_hookup.own_thread(Attempt.record)(
                 learner=state.user,
                 lesson_slug=state.lesson.slug,
                 exercise_id=state.exercise.id if state.exercise else "",
