@@ -74,7 +74,7 @@ class ApiCharge(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)  # input, output and cache writes
     # Dollars, at lessons/models.yaml's prices (course/pricing.py); summed for the daily ceiling.
-    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     # None while the call runs; False when it failed before any text (no question used).
     produced = models.BooleanField(null=True, default=None)
     settled_at = models.DateTimeField(null=True, blank=True)
