@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -15,9 +17,13 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from course import pricing
 from course.models import ApiCharge, LearnerAllowance
 
 BURST_WINDOW = timedelta(minutes=1)
+# A charge still unsettled this long after it began belongs to a call whose process died: no
+# call runs this long (the sandbox's lock and the tutor's timeouts end them far sooner).
+ABANDONED_AFTER = timedelta(minutes=10)
 _active: ContextVar[Charge | None] = ContextVar("active_charge", default=None)
 
 
@@ -28,6 +34,10 @@ class Refused(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after  # seconds until asking again can succeed, when known
+
+
+class CeilingReached(Refused):
+    """The whole site has spent its daily budget for Claude (SITE_DAILY_SPEND_LIMIT)."""
 
 
 @dataclass(frozen=True)
@@ -43,9 +53,10 @@ class Allowance:
 class Charge:
     """A reserved call. Count its upstream attempts, then settle it when the call ends."""
 
-    pk: int
+    pk: int | None  # None: a free call (the offline tutor), which records nothing
     source: str
     messages_left: int = 0  # questions and runs left today, this one included
+    model: str | None = None  # what the call's tokens are priced at
     attempts: int = 0
     settled: bool = field(default=False, repr=False)
 
@@ -61,23 +72,27 @@ class Charge:
         finally:
             _active.reset(token)
 
-    def settle(self, usage: dict[str, int], *, produced: bool) -> None:
-        """Record the tokens used; a call that produced nothing gives the day's question back."""
+    def settle(self, usage: dict[str, Any], *, produced: bool, model: str | None = None) -> None:
+        """Record the tokens used and what they cost on `model`; a call that produced nothing
+        gives the day's question back."""
         tokens = sum(
-            usage.get(name, 0)
+            usage.get(name) or 0
             for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens")
         )
-        ApiCharge.objects.filter(pk=self.pk).update(
-            attempts=self.attempts,
-            tokens=tokens,
-            produced=produced,
-            settled_at=timezone.now(),
-        )
+        if self.pk is not None:
+            ApiCharge.objects.filter(pk=self.pk).update(
+                attempts=self.attempts,
+                tokens=tokens,
+                cost=pricing.cost(usage, model or self.model),
+                produced=produced,
+                settled_at=timezone.now(),
+            )
         self.settled = True
 
     def cancel(self) -> None:
         """Forget a charge whose call never started (a duplicate or busy turn)."""
-        ApiCharge.objects.filter(pk=self.pk).delete()
+        if self.pk is not None:
+            ApiCharge.objects.filter(pk=self.pk).delete()
         self.settled = True
 
 
@@ -100,29 +115,71 @@ def learner_lock(user) -> Iterator[None]:
         yield
 
 
-def reserve(user, source: str) -> Charge:
-    """Check every limit and record the charge in one step, or raise Refused."""
+def reserve(user, source: str, *, model: str | None = None, free: bool = False) -> Charge:
+    """Check every limit and record the charge in one step, or raise Refused.
+
+    A `free` call (the offline tutor) costs nothing: it is neither limited nor recorded.
+    """
     if source not in ApiCharge.Source.values:
         raise ValueError(f"unknown source {source!r}")
+    if free:
+        return Charge(None, source, remaining(user).messages_left, model)
     with learner_lock(user):
-        state = remaining(user)
+        state = remaining(user, source)
         if state.refusal is not None:
             raise state.refusal
+        if ceiling := ceiling_refusal():
+            raise ceiling
         row = ApiCharge.objects.create(user=user, source=source)
-    return Charge(pk=row.pk, source=source, messages_left=state.messages_left - 1)
+    return Charge(row.pk, source, state.messages_left - 1, model)
 
 
-def remaining(user) -> Allowance:
+def settle_abandoned(**filters: Any) -> int:
+    """Settle the charges whose process died mid-call: their tokens are unknown, so they give
+    the day's question back. Runs on the learner's next call (see `remaining`)."""
+    abandoned = ApiCharge.objects.filter(
+        settled_at__isnull=True, created_at__lt=timezone.now() - ABANDONED_AFTER, **filters
+    )
+    if not abandoned.exists():  # a read: a page view takes no write lock for nothing
+        return 0
+    return abandoned.update(produced=False, settled_at=timezone.now())
+
+
+def spent_today() -> Decimal:
+    """What the whole site has spent on Claude since midnight UTC, tutor and sandbox together."""
+    since = _start_of_day(timezone.now())
+    total = ApiCharge.objects.filter(created_at__gte=since).aggregate(total=Sum("cost"))["total"]
+    return total or Decimal(0)
+
+
+def ceiling_refusal() -> CeilingReached | None:
+    """The refusal every live call gets once the site's daily spend reaches its ceiling."""
+    limit = settings.SITE_DAILY_SPEND_LIMIT
+    if limit is None or spent_today() < limit:
+        return None
     now = timezone.now()
+    midnight = math.ceil((_start_of_day(now) + timedelta(days=1) - now).total_seconds())
+    return CeilingReached(
+        "The course has spent today's budget for Claude, so the tutor and the sandbox run "
+        f"offline (from the lesson, and the simulator) until midnight UTC, in "
+        f"{_duration(midnight)}.",
+        midnight,
+    )
+
+
+def remaining(user, source: str = "tutor") -> Allowance:
+    """What is left of the learner's allowance; the per-minute limit is `source`'s own."""
+    now = timezone.now()
+    settle_abandoned(user=user)
     charges = ApiCharge.objects.filter(user=user)
     # A charge weighs its attempts (at least one): an upstream that keeps failing costs each try.
     recent = list(
-        charges.filter(created_at__gt=now - BURST_WINDOW)
+        charges.filter(created_at__gt=now - BURST_WINDOW, source=source)
         .annotate(weight=Greatest("attempts", 1))
         .order_by("created_at")
         .values_list("created_at", "weight")
     )
-    burst_limit = settings.TUTOR_BURST_PER_MINUTE
+    burst_limit = _burst_limit(source)
     burst_used = sum(weight for _, weight in recent)
     resets_in = _burst_resets_in(recent, burst_used - burst_limit + 1, now)
     today = charges.filter(created_at__gte=_start_of_day(now))
@@ -136,18 +193,35 @@ def remaining(user) -> Allowance:
         tokens_left,
         burst_left,
         resets_in if burst_left == 0 else None,
-        _refusal(messages_left, tokens_left, burst_left, resets_in, now),
+        _refusal(source, messages_left, tokens_left, burst_left, resets_in, now),
     )
 
 
+def _burst_limit(source: str) -> int:
+    # Practice comes in runs a few seconds apart; a conversation, in questions a minute apart.
+    if source == ApiCharge.Source.SANDBOX:
+        return settings.SANDBOX_LIVE_RUNS_PER_MINUTE
+    return settings.TUTOR_BURST_PER_MINUTE
+
+
 def _refusal(
-    messages_left: int, tokens_left: int, burst_left: int, resets_in: int | None, now: datetime
+    source: str,
+    messages_left: int,
+    tokens_left: int,
+    burst_left: int,
+    resets_in: int | None,
+    now: datetime,
 ) -> Refused | None:
     if burst_left == 0:
-        wait, limit = resets_in or 1, settings.TUTOR_BURST_PER_MINUTE
+        wait, limit = resets_in or 1, _burst_limit(source)
+        one, many = (
+            ("live sandbox run", "live sandbox runs")
+            if source == ApiCharge.Source.SANDBOX
+            else ("request to Claude", "requests to Claude")
+        )
         return Refused(
-            f"That's {limit} request{'s' if limit != 1 else ''} to Claude in a minute, the most "
-            f"the course takes. Try again in {wait} s.",
+            f"That's {limit} {many if limit != 1 else one} in a minute, the most the course "
+            f"takes. Try again in {wait} s.",
             wait,
         )
     midnight = math.ceil((_start_of_day(now) + timedelta(days=1) - now).total_seconds())

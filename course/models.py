@@ -73,12 +73,17 @@ class ApiCharge(models.Model):
     # Upstream attempts, the SDK's own retries included; each counts toward the burst limit.
     attempts = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)  # input, output and cache writes
+    # Dollars, at lessons/models.yaml's prices (course/pricing.py); summed for the daily ceiling.
+    cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     # None while the call runs; False when it failed before any text (no question used).
     produced = models.BooleanField(null=True, default=None)
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "created_at"], name="api_charge_user_time")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="api_charge_user_time"),
+            models.Index(fields=["created_at"], name="api_charge_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.source} charge #{self.pk} for {self.user}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
@@ -34,6 +35,20 @@ def envint(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envdollars(name: str, default: str) -> Decimal | None:
+    """An amount in dollars ("20", "$7.50"), or None for "off"."""
+    value = (os.environ.get(name, "").strip() or default).lstrip("$")
+    if value.lower() == "off":
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ImproperlyConfigured(f"{name} must be an amount in dollars, not {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ImproperlyConfigured(f"{name} must be an amount in dollars, not {value!r}")
+    return amount
 
 
 def envlist(name: str, default: str) -> list[str]:
@@ -74,6 +89,8 @@ MIDDLEWARE = [
     "course.health.health_check_middleware",
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
+    # Before anything reads request.POST: a body too big to read gets the sandbox's own 413.
+    "course.sandbox.views.body_limit_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -172,6 +189,11 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": str(DATABASES["default"]["NAME"]),
+            # A Redis that stops answering must fail a call within seconds, not hang it.
+            "OPTIONS": {
+                "socket_connect_timeout": envint("SANDBOX_OUTAGE_SECONDS", 3),
+                "socket_timeout": envint("SANDBOX_OUTAGE_SECONDS", 3),
+            },
         }
     }
 else:
@@ -286,6 +308,13 @@ TUTOR_MAX_MESSAGE_CHARS = envint("TUTOR_MAX_MESSAGE_CHARS", 4_000)
 TUTOR_BURST_PER_MINUTE = envint("TUTOR_BURST_PER_MINUTE", 6)  # upstream attempts, retries too
 TUTOR_MESSAGES_PER_DAY = envint("TUTOR_MESSAGES_PER_DAY", 100)
 TUTOR_TOKENS_PER_DAY = envint("TUTOR_TOKENS_PER_DAY", 400_000)
+# Live sandbox runs have a per-minute limit of their own, sized so that practice never waits
+# (run the starter, fix it, run it twice for the cache): the daily limits above and
+# SANDBOX_MAX_TOKENS protect the bill.
+SANDBOX_LIVE_RUNS_PER_MINUTE = envint("SANDBOX_LIVE_RUNS_PER_MINUTE", 15)
+# What the whole site may spend on Claude in a day (UTC), tutor and sandbox together, in dollars
+# at lessons/models.yaml's prices; once reached both run offline until midnight. "off": no cap.
+SITE_DAILY_SPEND_LIMIT = envdollars("SITE_DAILY_SPEND_LIMIT", "20")
 TUTOR_RETRY_BACKOFF_CAP_SECONDS = envint("TUTOR_RETRY_BACKOFF_CAP_SECONDS", 60)
 TUTOR_NEW_CONVERSATIONS_PER_HOUR = envint("TUTOR_NEW_CONVERSATIONS_PER_HOUR", 20)
 TUTOR_COALESCE_MS = envint("TUTOR_COALESCE_MS", 30)  # deltas arriving faster share one frame
@@ -314,7 +343,11 @@ SANDBOX_MAX_TOKENS = envint("SANDBOX_MAX_TOKENS", 1024)
 SANDBOX_MAX_BODY_BYTES = envint("SANDBOX_MAX_BODY_BYTES", 64 * 1024)
 SANDBOX_RUNS_PER_MINUTE = envint("SANDBOX_RUNS_PER_MINUTE", 30)  # simulator runs: abuse guard
 SANDBOX_SIM_DELAY_MS = envint("SANDBOX_SIM_DELAY_MS", 20)  # simulated time between stream events
-SANDBOX_RUN_SECONDS = envint("SANDBOX_RUN_SECONDS", 120)  # the longest one run may hold its lock
+SANDBOX_RUN_SECONDS = envint("SANDBOX_RUN_SECONDS", 120)  # the longest a run's lock is renewed
+# Redis or the database not answering within this long ends a run with a message, not a hang.
+SANDBOX_OUTAGE_SECONDS = envint("SANDBOX_OUTAGE_SECONDS", 3)
+# Sign-up: accounts one address may create per hour (each gets its own allowance for Claude).
+SIGNUPS_PER_HOUR = envint("SIGNUPS_PER_HOUR", 5)
 
 LOGGING = {
     "version": 1,

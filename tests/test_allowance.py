@@ -6,10 +6,12 @@ import asyncio
 import json
 import re
 import threading
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.utils import timezone
 
 from course import allowance
 from course.models import ApiCharge
@@ -83,17 +85,61 @@ def test_reservations_from_many_threads_at_once_stop_at_the_burst_limit(settings
 
 
 @pytest.mark.django_db
-def test_a_refusal_says_how_long_to_wait_and_the_sandbox_shares_the_limit(settings):
+def test_a_refusal_says_how_long_to_wait(settings):
     settings.TUTOR_BURST_PER_MINUTE = 2
     user = make_user()
     allowance.reserve(user, "tutor")
-    allowance.reserve(user, "sandbox")
+    allowance.reserve(user, "tutor")
     with pytest.raises(allowance.Refused) as refused:
-        allowance.reserve(user, "sandbox")
+        allowance.reserve(user, "tutor")
     assert 1 <= refused.value.retry_after <= 60
     assert f"Try again in {refused.value.retry_after} s." in refused.value.message
     state = allowance.remaining(user)
     assert (state.burst_left, state.burst_resets_in) == (0, refused.value.retry_after)
+
+
+@pytest.mark.django_db
+def test_live_sandbox_runs_have_a_per_minute_limit_of_their_own(settings):
+    settings.TUTOR_BURST_PER_MINUTE = 2
+    settings.SANDBOX_LIVE_RUNS_PER_MINUTE = 4
+    user = make_user()
+    allowance.reserve(user, "tutor")
+    allowance.reserve(user, "tutor")
+    for _ in range(4):  # the tutor's minute is used up; practice goes on
+        allowance.reserve(user, "sandbox")
+    with pytest.raises(allowance.Refused) as refused:
+        allowance.reserve(user, "sandbox")
+    assert "4 live sandbox runs in a minute" in refused.value.message
+    with pytest.raises(allowance.Refused):
+        allowance.reserve(user, "tutor")
+    assert allowance.remaining(user, "sandbox").burst_left == 0
+
+
+@pytest.mark.django_db
+def test_a_charge_whose_process_died_is_settled_on_the_next_call(settings):
+    settings.TUTOR_MESSAGES_PER_DAY = 1
+    user = make_user()
+    charge = allowance.reserve(user, "sandbox")  # its process dies: never settled
+    with pytest.raises(allowance.Refused):
+        allowance.reserve(user, "sandbox")
+    ApiCharge.objects.filter(pk=charge.pk).update(
+        created_at=timezone.now() - allowance.ABANDONED_AFTER - timedelta(seconds=1)
+    )
+    assert allowance.remaining(user).messages_left == 1
+    row = ApiCharge.objects.get(pk=charge.pk)
+    assert row.settled_at is not None and row.produced is False
+    allowance.reserve(user, "sandbox")
+
+
+@pytest.mark.django_db
+def test_an_offline_answer_costs_nothing_and_uses_no_allowance(settings):
+    settings.TUTOR_MESSAGES_PER_DAY = 1
+    user = make_user()
+    for _ in range(3):
+        charge = allowance.reserve(user, "tutor", model="offline", free=True)
+        charge.settle({"output_tokens": 50}, produced=True)
+    assert not ApiCharge.objects.filter(user=user).exists()
+    assert allowance.remaining(user).messages_left == 1
 
 
 @pytest.mark.django_db

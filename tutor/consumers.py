@@ -143,7 +143,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.scope["session"],
                 question,
                 client_id,
-                config.reply_model(),
+                await db.run(config.reply_model)(),
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -161,7 +161,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def _retry(self, message_id: int | None) -> None:
         try:
             turn = await db.run(turns.retry)(
-                self.conversation, self.lesson, message_id, config.reply_model()
+                self.conversation, self.lesson, message_id, await db.run(config.reply_model)()
             )
         except turns.NothingToRetry:
             await self.send(text_data=fragments.notice("There is nothing to retry."))
@@ -191,7 +191,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.lesson,
                 self.scope["session"],
                 frame.message_id,
-                config.reply_model(),
+                await db.run(config.reply_model)(),
             )
         except turns.SignedOut:
             await self._logged_out("")

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from course import allowance, claude
-from tutor import config, db, fragments, offline, progress
+from tutor import db, fragments, offline, progress
 from tutor.models import Message
 from tutor.streaming import ReplyStream
 from tutor.turns import Turn
@@ -116,7 +116,7 @@ class Generation:
             await self._quietly(self.layer.group_discard(self.control_group, self.control))
 
     async def _produce(self) -> None:
-        if config.online():
+        if self.call.model != "offline":  # chosen with the charge: see turns._charge
             with self.charge.active():
                 await claude.stream_reply(
                     model=self.call.model,

@@ -18,7 +18,14 @@ PAST_SHOWN = 20  # past conversations listed in the panel, newest first
 def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
     if not lesson.tutor.enabled:
         return None
-    context = {"online": config.online(), "ws_url": f"/ws/tutor/{lesson.slug}/"}
+    reason = config.offline_reason()
+    context = {
+        "online": not reason,
+        "offline_reason": reason,
+        # Offline although a key is set: the site's daily budget is spent; say so in the panel.
+        "ceiling": reason if settings.ANTHROPIC_API_KEY else "",
+        "ws_url": f"/ws/tutor/{lesson.slug}/",
+    }
     if not request.user.is_authenticated:
         # A starter question survives signing up: it comes back in ?ask= and waits in the box.
         links = [

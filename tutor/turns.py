@@ -72,8 +72,7 @@ def ask(
     """Charge the learner, then save the question and an empty reply; or raise, charging nothing."""
     if not session.exists(session.session_key):
         raise SignedOut()
-    user = conversation.user
-    charge = allowance.reserve(user, "tutor")
+    charge = _charge(conversation.user, model)
     try:
         question, reply = conversation.start_turn(text, client_id, _reply_fields(lesson, model))
     except Exception:
@@ -94,7 +93,7 @@ def retry(conversation: Conversation, lesson: Lesson, message_id: int, model: st
     wait = retry_wait(failed)
     if wait:
         raise TooSoon(wait)
-    charge = allowance.reserve(conversation.user, "tutor")
+    charge = _charge(conversation.user, model)
     try:
         reply = conversation.retry_turn(failed, _reply_fields(lesson, model))
     except Exception:
@@ -124,7 +123,7 @@ def regenerate(
         raise Declined("The tutor is still writing that reply. Wait for it, or press Stop.")
     if old is None or old.pk != message_id or old.status not in Message.REGENERABLE:
         raise Declined("Only the latest finished reply can be regenerated.")
-    charge = _reserve(conversation.user)
+    charge = _reserve(conversation.user, model)
     try:
         reply = conversation.regenerate_turn(old, _reply_fields(lesson, model))
     except Busy:
@@ -163,9 +162,14 @@ def continue_reply(
 FOLLOW_UPS = {"regenerate": regenerate, "continue": continue_reply}
 
 
-def _reserve(user) -> allowance.Charge:
+def _charge(user, model: str) -> allowance.Charge:
+    """The charge for one reply; an offline reply costs nothing and uses no allowance."""
+    return allowance.reserve(user, "tutor", model=model, free=model == "offline")
+
+
+def _reserve(user, model: str) -> allowance.Charge:
     try:
-        return allowance.reserve(user, "tutor")
+        return _charge(user, model)
     except allowance.Refused as refused:
         raise Declined(refused.message) from None
 

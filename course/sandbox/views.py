@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from course.lessons import Lesson
@@ -96,10 +98,9 @@ def _state(request: HttpRequest, exercise: Exercise | None) -> widgets.SandboxSt
 
 
 def _code(body_text: str) -> dict:
-    try:
-        body = json.loads(body_text)
-    except ValueError as error:
-        return {"error": widgets.json_error_message(error)}
+    body, error = runner.parse_body(body_text)
+    if error is not None:
+        return {"error": error.message}
     if not isinstance(body, dict):
         return {"error": "The request body must be a JSON object: { ... }."}
     snippets = codegen.snippets(body)
@@ -141,3 +142,44 @@ def sandbox_code(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request, f"{widgets.TEMPLATE}#code", {"code": _code(request.POST.get("body", ""))}
     )
+
+
+def body_limit_middleware(get_response: Callable[[HttpRequest], HttpResponse]):
+    """Answer a sandbox POST too big for Django to read in the sandbox's own format (413).
+
+    Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE when the CSRF check first reads
+    request.POST, with a bare "Bad Request (400)"; this runs before that check.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST":
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                return get_response(request)
+            if match.url_name in SANDBOX_ENDPOINTS:
+                try:
+                    request.POST  # noqa: B018 - read it here, where a refusal can be explained
+                except (RequestDataTooBig, TooManyFieldsSent):
+                    return _too_large(request, match.url_name, match.kwargs["slug"])
+        return get_response(request)
+
+    return middleware
+
+
+SANDBOX_ENDPOINTS = ("sandbox_run", "sandbox_stream", "sandbox_code")
+
+
+def _too_large(request: HttpRequest, endpoint: str, slug: str) -> HttpResponse:
+    message = (
+        f"The request is too large: this sandbox accepts request bodies up to "
+        f"{settings.SANDBOX_MAX_BODY_BYTES:,} bytes. Nothing was run; shorten the body and "
+        "run it again."
+    )
+    if endpoint == "sandbox_stream":
+        error = {"type": "request_too_large", "message": message}
+        return JsonResponse({"kind": "refused", "error": error}, status=413)
+    if endpoint == "sandbox_code":  # htmx swaps a 422 in (base.html's responseHandling), not 413
+        return render(request, f"{widgets.TEMPLATE}#code", {"code": {"error": message}}, status=422)
+    context = {"message": message, "lesson_url": reverse("lesson", args=[slug])}
+    return render(request, "sandbox/too_large.html", context, status=413)

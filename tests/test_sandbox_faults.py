@@ -1,0 +1,170 @@
+"""Outages answer, they do not hang: the sandbox in real daphne processes, with Redis down and
+with SQLite's write lock held by another process for longer than its busy timeout.
+
+Each wait is bounded by what a learner would notice (RESPONSE_SECONDS), well under the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.cookiejar import Cookie, CookieJar
+
+import pytest
+
+from tests.site_process import free_port, learner_sessions, prepare, site_env, start_daphne
+
+LESSON = "/lessons/messages-api/"
+STREAM = "/lessons/messages-api/sandbox/stream/"
+GOOD = {
+    "model": "claude-haiku-5-5",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "Say hello"}],
+}
+RESPONSE_SECONDS = 10  # a learner waiting longer than this thinks the site hangs
+LOCK_SECONDS = 30  # longer than SQLite's 20 s busy timeout
+LOCKER = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")  # SQLite's one write lock, as another process would take it
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+connection.execute("ROLLBACK")
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    env = site_env(tmp_path_factory.mktemp("sandbox-faults"))
+    prepare(env)
+    return env, learner_sessions(env, ["redis-down", "lock-sim", "lock-live"])
+
+
+@pytest.fixture
+def site(template, tmp_path):
+    env, cookies = template
+    source = env["DATABASE_URL"].removeprefix("sqlite:///")
+    shutil.copy(source, tmp_path / "site.sqlite3")
+    return env | {"DATABASE_URL": f"sqlite:///{tmp_path / 'site.sqlite3'}"}, cookies
+
+
+@contextlib.contextmanager
+def daphne_running(env: dict[str, str]) -> Iterator[str]:
+    process, url = start_daphne(env, free_port())
+    try:
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def database_locked(env: dict[str, str]) -> Iterator[None]:
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    locker = subprocess.Popen(
+        [sys.executable, "-c", LOCKER, path, str(LOCK_SECONDS)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        yield
+    finally:
+        locker.kill()
+        locker.wait()
+        locker.stdout.close()
+
+
+class Browser:
+    """A learner's browser: the session cookie, and the CSRF cookie the lesson page sets."""
+
+    def __init__(self, url: str, session: str) -> None:
+        self.url, self.jar = url, CookieJar()
+        self.jar.set_cookie(_cookie("sessionid", session))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        with self.opener.open(url + LESSON, timeout=RESPONSE_SECONDS) as page:
+            assert page.status == 200
+
+    def run(self, body: dict) -> list[dict]:
+        token = next(c.value for c in self.jar if c.name == "csrftoken")
+        data = urllib.parse.urlencode({"body": json.dumps(body), "exercise": ""}).encode()
+        request = urllib.request.Request(
+            self.url + STREAM,
+            data=data,
+            headers={"X-CSRFToken": token, "Referer": self.url + LESSON},
+        )
+        with self.opener.open(request, timeout=RESPONSE_SECONDS) as response:
+            assert response.status == 200
+            return [json.loads(line) for line in response.read().decode().splitlines()]
+
+
+def _cookie(name: str, value: str) -> Cookie:
+    return Cookie(
+        0,
+        name,
+        value,
+        None,
+        False,
+        "127.0.0.1",
+        False,
+        False,
+        "/",
+        True,
+        False,
+        None,
+        False,
+        None,
+        None,
+        {},
+    )
+
+
+def test_a_run_with_redis_down_gets_a_clear_error_not_a_hang(site) -> None:
+    env, sessions = site
+    nothing_there = f"redis://127.0.0.1:{free_port()}/0"
+    with daphne_running(env | {"REDIS_URL": nothing_there}) as url:
+        lines = Browser(url, sessions["redis-down"]).run(GOOD)
+    result = lines[-1]
+    assert result["kind"] == "result" and result["status"] == 503
+    assert "Redis" in result["error"]["message"]
+    assert "is not answering" in result["error"]["message"]
+    assert "Your request is still here" in result["error"]["message"]
+
+
+def test_a_simulated_run_under_a_long_database_lock_answers_and_says_it_was_not_saved(
+    site,
+) -> None:
+    env, sessions = site
+    with daphne_running(env) as url:
+        browser = Browser(url, sessions["lock-sim"])
+        with database_locked(env):
+            lines = browser.run(GOOD)
+    result = lines[-1]
+    assert result["kind"] == "result" and result["status"] == 200
+    assert result["response"]["content"][0]["text"]
+    assert result["attempt_id"] is None
+    assert "could not be saved" in result["notice"]
+
+
+def test_a_live_run_under_a_long_database_lock_is_refused_before_anything_goes_upstream(
+    site, fake_anthropic
+) -> None:
+    env, sessions = site
+    live = env | {
+        "ANTHROPIC_API_KEY": "sk-ant-faults",
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "SANDBOX_MODE": "live",
+    }
+    with daphne_running(live) as url:
+        browser = Browser(url, sessions["lock-live"])
+        with database_locked(env):
+            lines = browser.run(GOOD)
+    result = lines[-1]
+    assert result["kind"] == "result" and result["status"] == 503
+    assert "database is busy" in result["error"]["message"]
+    assert "Nothing was sent to Claude" in result["error"]["message"]
+    assert fake_anthropic.requests == []
