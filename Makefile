@@ -3,8 +3,9 @@ PYTHON ?= python3
 UV := $(PYTHON) -m uv
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SIMULATOR_PORT ?= 8790
 
-.PHONY: install run serve test test-deps test-unit test-e2e lint format check-lessons verify-lessons bench \
+.PHONY: install run serve simulator test test-deps test-unit test-e2e lint format check-lessons verify-lessons bench \
 	bench-nginx
 
 install:  ## Install uv if needed, then the locked dependencies into .venv
@@ -15,6 +16,11 @@ run: install  ## Prepare the database and serve the site on http://127.0.0.1:800
 	$(UV) run --no-sync python manage.py migrate --noinput
 	$(UV) run --no-sync python manage.py check_lessons
 	$(UV) run --no-sync python manage.py runserver $(HOST):$(PORT)
+
+# The sandbox's simulator as a Messages API, for the "Get code" snippets and the lesson examples
+# without a key: ANTHROPIC_BASE_URL=http://127.0.0.1:8790 and any ANTHROPIC_API_KEY.
+simulator: install  ## Serve the no-key simulator as a Messages API on http://127.0.0.1:8790
+	$(UV) run --no-sync python -m course.sandbox.server --host $(HOST) --port $(SIMULATOR_PORT)
 
 # Production-like: the settings come from the environment (see README, "Running in production").
 # Frames up to 4 MiB reach the tutor, which answers oversized ones in-band instead of a 1009 close.

@@ -133,9 +133,7 @@ def redis_url():
 def fake_anthropic_server():
     from tests.fake_anthropic import FakeAnthropic
 
-    # Like the real API, a cache hit depends on the prefix's content, not on where the
-    # cache_control markers sit.
-    with FakeAnthropic(cache_control_in_key=False) as server:
+    with FakeAnthropic() as server:
         yield server
 
 

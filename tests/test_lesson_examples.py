@@ -53,7 +53,7 @@ def catalogue_of_models() -> list[dict]:
 
 @pytest.mark.parametrize(("lesson", "example"), lesson_examples())
 def test_the_lesson_example_runs_against_the_fake_api(lesson, example):
-    with FakeAnthropic(cache_control_in_key=False, models=catalogue_of_models()) as fake:
+    with FakeAnthropic(models=catalogue_of_models()) as fake:
         if example.fake:
             SCENARIOS[example.fake](fake)
         outcome = example_runner.run(

@@ -267,7 +267,8 @@ def test_get_code_gives_python_and_curl_without_the_key(settings):
     settings.ANTHROPIC_API_KEY = "sk-ant-secret-never-shown"
     response = Client().post(CODE, {"body": json.dumps(GOOD)}, headers={"HX-Request": "true"})
     html = page_text(response)
-    assert "client = anthropic.Anthropic()" in html and "curl https://api.anthropic.com" in html
+    assert "client = anthropic.Anthropic()" in html
+    assert 'curl "${ANTHROPIC_BASE_URL:-https://api.anthropic.com}/v1/messages"' in html
     assert "$ANTHROPIC_API_KEY" in html and "sk-ant-secret" not in html
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from anthropic.resources.messages import Messages
 
 # The SDK's own defaults fill these in; the snippets name them so a copied curl behaves the same.
-API_URL = "https://api.anthropic.com/v1/messages"
+# Like the SDK, the curl reads ANTHROPIC_BASE_URL, so both run against `make simulator` too.
+API_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2026-10-21"
 INDENT = "    "
 
@@ -91,7 +92,7 @@ def python(body: dict[str, Any]) -> str:
 def curl(body: dict[str, Any]) -> str:
     data = json.dumps(body, indent=2, ensure_ascii=False)
     lines = [
-        f"curl {API_URL}",
+        f'curl "${{ANTHROPIC_BASE_URL:-{API_BASE_URL}}}/v1/messages"',
         '  --header "x-api-key: $ANTHROPIC_API_KEY"',
         f'  --header "anthropic-version: {API_VERSION}"',
         '  --header "content-type: application/json"',

@@ -63,7 +63,7 @@ E2E_API_KEY = "sk-ant-e2e-key"
 @pytest.fixture(scope="session")
 def fake_anthropic_e2e() -> Iterator[FakeAnthropic]:
     # Like the real API, a cache hit depends on the prefix's content, not on the markers.
-    with FakeAnthropic(cache_control_in_key=False) as server:
+    with FakeAnthropic() as server:
         yield server
 
 

@@ -127,7 +127,8 @@ def test_get_code_copies_python_that_runs_against_the_api(page: Page, tutor_api:
     expect(copy).to_have_text("Copied")
     python = page.evaluate("navigator.clipboard.readText()")
     assert "ANTHROPIC_API_KEY" in python and "sk-ant" not in python
-    expect(box.get_by_text("curl https://api.anthropic.com/v1/messages")).to_be_visible()
+    curl_line = 'curl "${ANTHROPIC_BASE_URL:-https://api.anthropic.com}/v1/messages"'
+    expect(box.get_by_text(curl_line)).to_be_visible()
 
     # Runnable: the copied program sends the request (to the local fake API) and prints a reply.
     env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-test", "ANTHROPIC_BASE_URL": tutor_api.url}
