@@ -696,3 +696,27 @@ def test_the_sdk_sends_diagnostics_and_reads_the_reason(client: anthropic.Anthro
     reason = second.diagnostics.cache_miss_reason
     assert reason.type == "system_changed"
     assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 600
+
+
+def test_a_block_the_simulator_never_writes_streams_whole_at_its_start() -> None:
+    block = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [block],
+        "stop_reason": "pause_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 3},
+    }
+    events = [e["data"] for e in simulator.stream_events(message, message["usage"])]
+    assert [e["type"] for e in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert events[1]["content_block"] == block
