@@ -19,6 +19,7 @@ import pytest
 
 from course.models_data import model_data
 from course.sandbox import simulator
+from course.sandbox.simulator.schema import Context, instance
 
 MODEL = "claude-haiku-5-5"
 HELLO = [{"role": "user", "content": "How do I send my first request?"}]
@@ -696,3 +697,67 @@ def test_the_sdk_sends_diagnostics_and_reads_the_reason(client: anthropic.Anthro
     reason = second.diagnostics.cache_miss_reason
     assert reason.type == "system_changed"
     assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 600
+
+
+def test_a_block_the_simulator_never_writes_streams_whole_at_its_start() -> None:
+    block = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [block],
+        "stop_reason": "pause_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 3},
+    }
+    events = [e["data"] for e in simulator.stream_events(message, message["usage"])]
+    assert [e["type"] for e in events] == [
+        "message_start",
+        "content_block_start",
+        "ping",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ]
+    assert events[1]["content_block"] == block
+
+
+FRAGMENTS = [
+    {"type": "string"},
+    {"type": "string", "minLength": 30},
+    {"type": "string", "maxLength": 2},
+    {"type": "string", "format": "date-time"},
+    {"type": "string", "format": "uuid"},
+    {"type": "string", "pattern": "^[0-9]+$"},
+    {"type": "integer", "minimum": 10, "maximum": 12},
+    {"type": "integer", "exclusiveMaximum": 0},
+    {"type": "number", "multipleOf": 0.5, "minimum": 7.2},
+    {"type": "boolean"},
+    {"type": "null"},
+    {"enum": ["red", "green", 3]},
+    {"const": {"fixed": [1, 2]}},
+    {"type": ["integer", "null"], "minimum": 5},
+    {"type": "array", "items": {"type": "integer"}, "minItems": 3, "uniqueItems": True},
+    {"type": "array", "maxItems": 0},
+    {"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 2},
+    {"oneOf": [{"type": "string", "enum": ["x"]}, {"type": "integer"}]},
+]
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=[json.dumps(f) for f in FRAGMENTS])
+def test_every_schema_fragment_gets_a_valid_value_alone_nested_and_in_an_array(
+    fragment: dict,
+) -> None:
+    context = Context("Order 42 for Ada in Paris, please.")
+    for schema in (
+        fragment,
+        {
+            "type": "object",
+            "properties": {"inner": {"type": "object", "properties": {"value": fragment}}},
+            "required": ["inner"],
+            "additionalProperties": False,
+        },
+        {"type": "array", "items": fragment, "minItems": 2},
+    ):
+        jsonschema.validate(instance(schema, context), schema)

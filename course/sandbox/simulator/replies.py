@@ -23,7 +23,7 @@ from typing import Any
 
 from course.sandbox.simulator.cache import blocks
 
-LABEL = "(Simulated reply: the sandbox has no model, so these words come from fixed rules.)"
+LABEL = "(Simulated reply: no model wrote this; its words come from fixed rules.)"
 MARKER_RE = re.compile(r"(?<!\S)([#*=~<>|-]{3,})(?!\S)")
 POINTS = (
     "Start from the smallest request that works, then add one parameter at a time.",
@@ -139,7 +139,7 @@ def _main(question: str, rules: str, points: list[str]) -> str:
     if re.search(r"\b(one|single|1)[ -]sentence\b", rules):
         tip = points[0][0].lower() + points[0][1:]
         return (
-            "This simulated sentence comes from fixed rules, because the sandbox has no model, "
+            "This simulated sentence comes from fixed rules, because no model wrote it, "
             f"and its tip is this: {tip}"
         )
     if re.search(r"\b(one|single|1)[ -]paragraph\b|\bshort paragraph\b", rules):
@@ -199,6 +199,6 @@ def _tool_names(body: dict[str, Any]) -> dict[str, str]:
 def thinking_text(body: dict[str, Any]) -> str:
     question = quoted(last_user_text(body))
     return (
-        f"Simulated thinking: the request asks {question}. The sandbox has no model, so this "
+        f"Simulated thinking: the request asks {question}. The simulator has no model, so this "
         "block only shows where thinking appears: first in the content, with a signature."
     )

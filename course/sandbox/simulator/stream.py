@@ -36,8 +36,8 @@ def _block_events(index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
         partial = json.dumps(block["input"])
         deltas = [{"type": "input_json_delta", "partial_json": ""}]  # as the API's first delta
         deltas += [{"type": "input_json_delta", "partial_json": c} for c in _chunks(partial)]
-    else:
-        raise ValueError(f"the simulator does not stream {kind!r} blocks")
+    else:  # a block the simulator never writes itself (a server tool's, say): whole at start
+        start = block
     return [
         {"type": "content_block_start", "index": index, "content_block": start},
         *({"type": "content_block_delta", "index": index, "delta": d} for d in deltas),
