@@ -129,7 +129,7 @@ def test_it_reports_every_bad_placeholder_on_a_line(lessons_dir):
     assert found == [
         f"{line}: placeholder '{{{{ model.x.id }}}}': no model 'x' in models.yaml",
         f"{line}: unknown placeholder '{{{{ nonsense }}}}': "
-        "use model.<ref>.<field>, price, cost, multiplier or models_table",
+        "use model.<ref>.<field>, price, cost, multiplier, lifecycle or models_table",
     ]
 
 

@@ -356,7 +356,7 @@ def known_model(req: Request) -> ApiError | None:
     if info is None:
         return ApiError(404, "not_found_error", f"model: {model}")
     if not info.usable:
-        retired = f" (retired on {info.retired:%Y-%m-%d})" if info.retired else " (retired)"
+        retired = f" (retired on {info.retired_on:%Y-%m-%d})" if info.retired_on else " (retired)"
         return ApiError(404, "not_found_error", f"model: {model}{retired}")
     return None
 
