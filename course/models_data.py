@@ -103,6 +103,24 @@ class ModelData:
                 return model_id
         return next((m.id for m in self.models if m.status == "current"), self.course_default)
 
+    def passed_since(self, day: dt.date) -> list[ModelInfo]:
+        """The models that retired after `day` (a date in the file that has come since)."""
+        return [m for m in self.models if m.retired_on and day < m.retired_on]
+
+    def retired_in_use(self) -> list[tuple[str, ModelInfo]]:
+        """Each role (tutor_default, sandbox_models, ...) that names a model retired since."""
+        roles = [
+            ("tutor_default", self.tutor_default),
+            ("course_default", self.course_default),
+            ("course_comparison", self.course_comparison),
+            *(("sandbox_models", model_id) for model_id in self.sandbox_models),
+        ]
+        return [
+            (role, model)
+            for role, model_id in roles
+            if (model := self.get(model_id)) is not None and not model.usable
+        ]
+
     def lifecycle_key(self) -> tuple[str, ...]:
         """Changes on the day any model's status does (what rendered text depends on)."""
         return tuple(m.status for m in self.models)

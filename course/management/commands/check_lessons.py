@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
 from course.lessons import load_catalogue
-from course.models_data import ModelDataError, model_data
+from course.models_data import ModelData, ModelDataError, model_data, today
 from course.placeholders import NO_MODEL_DATA
 
 
@@ -63,6 +64,8 @@ class Command(BaseCommand):
                 f"Model data verified {data.verified:%Y-%m-%d}; course model "
                 f"{data.course_default}; tutor default {data.tutor_default}."
             )
+        for warning in stale_facts(data, catalogue.lessons):
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         count = len(problems) + bool(data_error)
         if count:
             raise CommandError(f"{count} problem(s) in the lessons; see above.")
@@ -75,3 +78,33 @@ class Command(BaseCommand):
         except ImportError:
             return []
         return lesson_report(lesson)
+
+
+STALE_AFTER = dt.timedelta(days=30)
+
+
+def stale_facts(data: ModelData | None, lessons) -> list[str]:
+    """What an instructor should re-verify: old check dates, and lifecycle dates passed since."""
+    now = today()
+    warnings = []
+    if data is not None:
+        if now - data.verified > STALE_AFTER:
+            warnings.append(
+                f"lessons/models.yaml was last verified on {data.verified:%Y-%m-%d}, "
+                f"{(now - data.verified).days} days ago: re-check it against {data.source} and "
+                "bump 'verified'"
+            )
+        for model in data.passed_since(data.verified):
+            warnings.append(
+                f"{model.id} {model.lifecycle()}, after models.yaml was last verified "
+                f"({data.verified:%Y-%m-%d}): re-verify it against the sources"
+            )
+        for role, model in data.retired_in_use():
+            warnings.append(f"{role} names {model.id}, which {model.lifecycle()}")
+    for lesson in lessons:
+        if lesson.facts_checked and now - lesson.facts_checked > STALE_AFTER:
+            warnings.append(
+                f"{lesson.path.name}: facts_checked is {lesson.facts_checked:%Y-%m-%d}, "
+                f"{(now - lesson.facts_checked).days} days ago: re-check it against its sources"
+            )
+    return warnings
