@@ -58,15 +58,20 @@ class TutorError(Exception):
 
 
 class CapRetryAfter(anthropic.Middleware):
-    """Count each attempt against the learner; let the SDK retry a 429 only when it is short."""
+    """Count each attempt against the learner; let the SDK retry only when the wait is short.
+
+    SDK 2.12 waits out any positive `retry-after` on every status it retries, capped only at
+    4,294,967 s (SDKs before it ignored hints over 60 s), so a long hint on a 429 or a 529 would
+    stall the reply. A 429 with no hint is a spend cap, which no retry fixes.
+    """
 
     async def handle_async(self, request, call_next):
         allowance.note_attempt()  # every attempt, the SDK's retries too, counts for the learner
         response = await call_next(request)
-        if response.status_code == 429:
-            wait = _retry_after(response.http_response.headers)
-            if wait is None or wait > settings.TUTOR_RETRY_AFTER_CAP_SECONDS:
-                response.http_response.headers["x-should-retry"] = "false"
+        wait = _retry_after(response.http_response.headers)
+        too_long = wait is not None and wait > settings.TUTOR_RETRY_AFTER_CAP_SECONDS
+        if too_long or (response.status_code == 429 and wait is None):
+            response.http_response.headers["x-should-retry"] = "false"
         return response
 
 
