@@ -19,7 +19,7 @@ FENCE = "exercise"
 ID_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 FAULTS = ("429", "529", "500", "stream_error")
 REQUIRED = ("id", "title", "task", "starter", "solution", "checks", "hints", "explanation")
-KEYS = {*REQUIRED, "fault"}
+KEYS = {*REQUIRED, "fault", "wrong_answers"}  # wrong_answers: proved by branch `exercises`
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def compile_check(raw: Any) -> Check:
     if not isinstance(message, str) or not message.strip():
         raise CheckInvalid(f"check {expect!r} needs 'message': the sentence a learner sees")
     operators = [key for key in raw if key in OPERATORS]
-    unknown = sorted(set(raw) - {"expect", "message", *OPERATORS})
+    # part / field say what the editor highlights (branch `exercises` reads them).
+    unknown = sorted(set(raw) - {"expect", "message", "part", "field", *OPERATORS})
     if unknown:
         raise CheckInvalid(
             f"check {expect!r}: unknown key {unknown[0]!r} (operators: {', '.join(OPERATORS)})"

@@ -24,7 +24,7 @@ API_BODY_LIMIT = 32 * 1024 * 1024  # Messages: 32 MB, refused with 413 before th
 TOP_LEVEL = {
     "model", "max_tokens", "messages", "system", "stream", "stop_sequences", "metadata",
     "tools", "tool_choice", "thinking", "output_config", "service_tier", "cache_control",
-    "container", "inference_geo", *SAMPLING,
+    "container", "inference_geo", "diagnostics", *SAMPLING,
 }  # fmt: skip
 ROLES = ("user", "assistant")
 INPUT_BLOCKS = {
