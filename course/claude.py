@@ -182,6 +182,24 @@ def _usage(usage: dict) -> dict[str, int]:
     }
 
 
+def diagnosis(diagnostics: dict | None) -> str:
+    """A response's cache `diagnostics` in words, or "" when it has none.
+
+    https://platform.claude.com/docs/en/build-with-claude/cache-diagnostics: `null` means not
+    asked or no divergence; a `cache_miss_reason` of `null` means the comparison was not done yet.
+    """
+    if not isinstance(diagnostics, dict):
+        return ""
+    reason = diagnostics.get("cache_miss_reason")
+    if not isinstance(reason, dict):
+        return "pending: the comparison was not finished; look again on the next turn"
+    missed = reason.get("cache_missed_input_tokens")
+    text = str(reason.get("type") or "unknown")
+    if isinstance(missed, int):
+        text += f", about {missed:,} input tokens not read from the cache"
+    return text
+
+
 def _retry_after(headers) -> float | None:
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
