@@ -34,6 +34,8 @@ class Call:
     stop_reason: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     request_id: str = ""
+    message_id: str = ""  # the response's msg_ id
+    diagnostics: dict | None = None  # the response's cache diagnostics, when it has them
 
     @property
     def ttft_ms(self) -> int | None:
@@ -108,16 +110,25 @@ async def stream_reply(
     messages: list[dict],
     on_text: Callable[[str], None],
     call: Call,
+    diagnostics: dict | None = None,
 ) -> None:
     """Stream a reply, calling `on_text` with each text delta; raise TutorError on failure.
+
+    `diagnostics` ({"previous_message_id": ...}) asks the API why the prompt cache missed.
 
     The SDK sends the request, retries it and raises for an HTTP error; the server-sent events
     are then read as JSON rather than built into typed models, which cost about five times more
     CPU per event: the largest part of relaying a reply (docs/performance.md).
     """
     with errors_as_tutor_errors():
+        extra = {"diagnostics": diagnostics} if diagnostics is not None else {}
         async with client().messages.with_streaming_response.create(
-            model=model, max_tokens=max_tokens, system=system, messages=messages, stream=True
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            messages=messages,
+            stream=True,
+            **extra,
         ) as response:
             call.request_id = response.request_id or ""
             async for sse in anthropic.AsyncStream.raw_events(response.http_response):
@@ -131,11 +142,17 @@ def _read_event(name: str | None, data: str, on_text: Callable[[str], None], cal
         if delta.get("type") == "text_delta":
             on_text(delta["text"])
     elif name == "message_start":
-        call.usage = _usage(json.loads(data)["message"].get("usage") or {})
+        message = json.loads(data)["message"]
+        call.usage = _usage(message.get("usage") or {})
+        call.message_id = message.get("id") or ""
+        call.diagnostics = message.get("diagnostics")
     elif name == "message_delta":
         event = json.loads(data)
         call.stop_reason = event["delta"].get("stop_reason") or ""
         call.usage["output_tokens"] = (event.get("usage") or {}).get("output_tokens", 0)
+        # Where a stream carries the diagnosis is not documented (unsettled): take either place.
+        if event.get("diagnostics") is not None:
+            call.diagnostics = event["diagnostics"]
     elif name == "error":
         raise _stream_error(data, call.request_id)
 

@@ -58,6 +58,7 @@ class Reply:
     rate: float = 0.0
     stop_reason: str = "end_turn"
     refusal_category: str = "cyber"
+    diagnostics: dict | None = None  # the cache diagnosis, sent when the request asks for one
 
 
 @dataclasses.dataclass(frozen=True)
@@ -511,6 +512,8 @@ class FakeAnthropic:
         message = {"id": "msg_" + secrets.token_hex(12), "type": "message", "role": "assistant"}
         message.update(content=[], model=body["model"], stop_reason=None, stop_sequence=None)
         message["usage"] = self._usage(body)
+        if "diagnostics" in body:  # the API answers `diagnostics` only when asked
+            message["diagnostics"] = reply.diagnostics
         details = None
         if stop_reason == "refusal":
             details = {"type": "refusal", "category": reply.refusal_category}
