@@ -184,3 +184,45 @@ def test_it_warns_when_a_configured_model_has_retired(lessons_dir, settings, cap
     call_command("check_lessons")
     err = capsys.readouterr().err
     assert "warning: course_comparison names claude-sonnet-4-5, which retired on 2026-11-30" in err
+
+
+SHEET = (
+    "Entries with a longer TTL must come before entries with a shorter TTL in the prefix, "
+    "or the request is refused with a 400 error."
+)
+
+
+def test_it_warns_about_a_run_of_twelve_words_copied_from_the_fact_sheet(
+    lessons_dir, tmp_path, capsys
+):
+    copied = "Remember: entries with a longer TTL must come before entries with a shorter TTL."
+    text = lesson_text(**{"More text.": f"Some words of our own.\n\n{copied}"})
+    write(lessons_dir / "01-a.md", text)
+    sheet = tmp_path / "api-facts.md"
+    sheet.write_text(SHEET, encoding="utf-8")
+    call_command("check_lessons", copied_from=sheet)
+    err = capsys.readouterr().err
+    line = text.splitlines().index(copied) + 1
+    assert (
+        f'warning: 01-a.md:{line}: 13 words repeat api-facts.md: "entries with a longer ttl must '
+        "come before entries with a shorter ttl\"; say it in the course's own words" in err
+    )
+
+
+def test_it_leaves_quotations_code_and_short_runs_alone(lessons_dir, tmp_path, capsys):
+    body = (
+        'The API says "Entries with a longer TTL must come before entries with a shorter TTL".\n\n'
+        "```text\nEntries with a longer TTL must come before entries with a shorter TTL\n```\n\n"
+        "Entries with a longer TTL must come before entries with a short one."
+    )
+    write(lessons_dir / "01-a.md", lesson_text(**{"More text.": body}))
+    sheet = tmp_path / "api-facts.md"
+    sheet.write_text(SHEET, encoding="utf-8")
+    call_command("check_lessons", copied_from=sheet)
+    assert "words repeat" not in capsys.readouterr().err
+
+
+def test_it_refuses_a_fact_sheet_it_cannot_read(lessons_dir, tmp_path):
+    write(lessons_dir / "01-a.md", lesson_text())
+    with pytest.raises(CommandError, match=r"cannot read .*missing\.md"):
+        call_command("check_lessons", copied_from=tmp_path / "missing.md")

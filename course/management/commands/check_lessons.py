@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from course import placeholders
+from course.copying import RUN, copied_runs
 from course.lessons import load_catalogue
 from course.models_data import ModelData, ModelDataError, model_data, today
 from course.placeholders import NO_MODEL_DATA
@@ -18,6 +21,15 @@ class Command(BaseCommand):
     # This command reports the same problems as the system check, once, with more detail.
     requires_system_checks: list[str] = []
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--copied-from",
+            type=Path,
+            metavar="FILE",
+            help=f"warn about each run of {RUN} or more words a lesson repeats from FILE "
+            "(such as the fact sheet), outside code blocks and quotations",
+        )
+
     def handle(self, *args, **options) -> None:
         # The catalogue logs each problem for the running site; here we print them instead.
         catalogue_log = logging.getLogger("course.lessons")
@@ -26,6 +38,25 @@ class Command(BaseCommand):
             self.check()
         finally:
             catalogue_log.disabled = False
+        if options.get("copied_from"):
+            self.report_copies(options["copied_from"])
+
+    def report_copies(self, reference_path: Path) -> None:
+        try:
+            reference = reference_path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot read {reference_path}: {error}") from None
+        for lesson in load_catalogue().lessons:
+            text, _ = placeholders.expand(
+                lesson.path.read_text(encoding="utf-8"), lesson.path, 1, model_data
+            )
+            for line, words in copied_runs(text, reference):
+                self.stderr.write(
+                    self.style.WARNING(
+                        f"warning: {lesson.path.name}:{line}: {len(words.split())} words repeat "
+                        f'{reference_path.name}: "{words}"; say it in the course\'s own words'
+                    )
+                )
 
     def check(self) -> None:
         try:
