@@ -34,6 +34,8 @@ class Call:
     stop_reason: str = ""
     usage: dict[str, int] = field(default_factory=dict)
     request_id: str = ""
+    message_id: str = ""  # the response's msg_ id
+    diagnostics: dict | None = None  # the response's cache diagnostics, when it has them
 
     @property
     def ttft_ms(self) -> int | None:
@@ -58,15 +60,20 @@ class TutorError(Exception):
 
 
 class CapRetryAfter(anthropic.Middleware):
-    """Count each attempt against the learner; let the SDK retry a 429 only when it is short."""
+    """Count each attempt against the learner; let the SDK retry only when the wait is short.
+
+    SDK 2.12 waits out any positive `retry-after` on every status it retries, capped only at
+    4,294,967 s (SDKs before it ignored hints over 60 s), so a long hint on a 429 or a 529 would
+    stall the reply. A 429 with no hint is a spend cap, which no retry fixes.
+    """
 
     async def handle_async(self, request, call_next):
         allowance.note_attempt()  # every attempt, the SDK's retries too, counts for the learner
         response = await call_next(request)
-        if response.status_code == 429:
-            wait = _retry_after(response.http_response.headers)
-            if wait is None or wait > settings.TUTOR_RETRY_AFTER_CAP_SECONDS:
-                response.http_response.headers["x-should-retry"] = "false"
+        wait = _retry_after(response.http_response.headers)
+        too_long = wait is not None and wait > settings.TUTOR_RETRY_AFTER_CAP_SECONDS
+        if too_long or (response.status_code == 429 and wait is None):
+            response.http_response.headers["x-should-retry"] = "false"
         return response
 
 
@@ -103,16 +110,25 @@ async def stream_reply(
     messages: list[dict],
     on_text: Callable[[str], None],
     call: Call,
+    diagnostics: dict | None = None,
 ) -> None:
     """Stream a reply, calling `on_text` with each text delta; raise TutorError on failure.
+
+    `diagnostics` ({"previous_message_id": ...}) asks the API why the prompt cache missed.
 
     The SDK sends the request, retries it and raises for an HTTP error; the server-sent events
     are then read as JSON rather than built into typed models, which cost about five times more
     CPU per event: the largest part of relaying a reply (docs/performance.md).
     """
     with errors_as_tutor_errors():
+        extra = {"diagnostics": diagnostics} if diagnostics is not None else {}
         async with client().messages.with_streaming_response.create(
-            model=model, max_tokens=max_tokens, system=system, messages=messages, stream=True
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            messages=messages,
+            stream=True,
+            **extra,
         ) as response:
             call.request_id = response.request_id or ""
             async for sse in anthropic.AsyncStream.raw_events(response.http_response):
@@ -126,11 +142,17 @@ def _read_event(name: str | None, data: str, on_text: Callable[[str], None], cal
         if delta.get("type") == "text_delta":
             on_text(delta["text"])
     elif name == "message_start":
-        call.usage = _usage(json.loads(data)["message"].get("usage") or {})
+        message = json.loads(data)["message"]
+        call.usage = _usage(message.get("usage") or {})
+        call.message_id = message.get("id") or ""
+        call.diagnostics = message.get("diagnostics")
     elif name == "message_delta":
         event = json.loads(data)
         call.stop_reason = event["delta"].get("stop_reason") or ""
         call.usage["output_tokens"] = (event.get("usage") or {}).get("output_tokens", 0)
+        # Where a stream carries the diagnosis is not documented (unsettled): take either place.
+        if event.get("diagnostics") is not None:
+            call.diagnostics = event["diagnostics"]
     elif name == "error":
         raise _stream_error(data, call.request_id)
 
@@ -175,6 +197,24 @@ def _usage(usage: dict) -> dict[str, int]:
             "cache_read_input_tokens",
         )
     }
+
+
+def diagnosis(diagnostics: dict | None) -> str:
+    """A response's cache `diagnostics` in words, or "" when it has none.
+
+    https://platform.claude.com/docs/en/build-with-claude/cache-diagnostics: `null` means not
+    asked or no divergence; a `cache_miss_reason` of `null` means the comparison was not done yet.
+    """
+    if not isinstance(diagnostics, dict):
+        return ""
+    reason = diagnostics.get("cache_miss_reason")
+    if not isinstance(reason, dict):
+        return "pending: the comparison was not finished; look again on the next turn"
+    missed = reason.get("cache_missed_input_tokens")
+    text = str(reason.get("type") or "unknown")
+    if isinstance(missed, int):
+        text += f", about {missed:,} input tokens not read from the cache"
+    return text
 
 
 def _retry_after(headers) -> float | None:

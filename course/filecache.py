@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -19,13 +19,18 @@ class FileCache(Generic[T]):
 
     def __init__(self, parse: Callable[[str, Path], T]) -> None:
         self._parse = parse
-        self._entries: dict[Path, tuple[tuple[tuple[int, int], ...], T]] = {}
+        self._entries: dict[Path, tuple[Hashable, T]] = {}
         self._last_good: dict[Path, T] = {}
         self._lock = threading.Lock()
 
-    def get(self, path: Path, *depends_on: Path) -> T:
-        """Return the parse of `path`, redone when it or any file it `depends_on` changes."""
-        key = tuple((s.st_mtime_ns, s.st_size) for s in map(Path.stat, (path, *depends_on)))
+    def get(self, path: Path, *depends_on: Path, version: Hashable = None) -> T:
+        """Return the parse of `path`, redone when it or any file it `depends_on` changes.
+
+        `version` stands for anything else the parse depends on (such as the day's model
+        lifecycles): a new value parses again.
+        """
+        stats = tuple((s.st_mtime_ns, s.st_size) for s in map(Path.stat, (path, *depends_on)))
+        key = (stats, version)
         entry = self._entries.get(path)
         if entry and entry[0] == key:
             return entry[1]

@@ -27,7 +27,7 @@ from course.lesson_format import (
     Problem,
     split_front_matter,
 )
-from course.models_data import model_data
+from course.models_data import ModelDataError, model_data
 from course.sandbox.exercises import Exercise, lesson_exercises
 
 logger = logging.getLogger(__name__)
@@ -327,13 +327,22 @@ def lesson_file(name: str) -> Path | None:
     return path
 
 
+def _lifecycles() -> tuple[str, ...] | None:
+    """What rendered lessons depend on beyond the files: the day's model statuses."""
+    try:
+        return model_data().lifecycle_key()
+    except (ModelDataError, OSError):
+        return None  # the lessons report the broken file themselves
+
+
 def load_catalogue(directory: Path | None = None) -> Catalogue:
     directory = Path(directory or settings.LESSONS_DIR)
     lessons: list[Lesson] = []
     problems: list[Problem] = []
+    lifecycles = _lifecycles()
     for path in sorted(directory.glob(LESSON_GLOB)):
         try:
-            lessons.append(_cache.get(path, Path(settings.MODELS_FILE)))
+            lessons.append(_cache.get(path, Path(settings.MODELS_FILE), version=lifecycles))
         except LessonInvalid as invalid:
             problems += invalid.problems
             fallback = _cache.last_good(path) or _recall(path)

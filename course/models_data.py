@@ -1,4 +1,9 @@
-"""The model data file (lessons/models.yaml): IDs, prices, context windows, cache minimums."""
+"""The model data file (lessons/models.yaml): IDs, prices, context windows, cache minimums.
+
+A model's status follows the calendar: from its `retires` date on it is retired, with no edit to
+the file. The file is parsed once per version (`FileCache`); `ModelInfo.status` and `.usable`
+compare the parsed dates with `today()` on every read.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,17 @@ class ModelDataError(ValueError):
     pass
 
 
+def today() -> dt.date:
+    """The day lifecycles are judged on: settings.COURSE_TODAY (tests pin it), else today in UTC."""
+    return settings.COURSE_TODAY or dt.datetime.now(dt.UTC).date()
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     id: str
     name: str
     tier: str
-    status: str
+    listed_status: str  # as written in the file; `status` also applies the dates
     context_window: int
     max_output: int
     input: Decimal
@@ -36,12 +46,37 @@ class ModelInfo:
     min_cache_tokens: int | None
     notes: str = ""
     snapshot: str = ""  # the dated ID an undated alias points to (up to the 4.5 generation)
-    retires: dt.date | None = None
-    retired: dt.date | None = None
+    retires: dt.date | None = None  # the announced retirement date
+    retired: dt.date | None = None  # the date it was retired, when the file records one
+
+    @property
+    def retired_on(self) -> dt.date | None:
+        """The day it retired: the recorded date, or a `retires` date that has come."""
+        if self.retired:
+            return self.retired
+        if self.retires and self.retires <= today():
+            return self.retires
+        return None
+
+    @property
+    def status(self) -> str:
+        """current | legacy | deprecated | retired, as of `today()`."""
+        return "retired" if self.retired_on else self.listed_status
 
     @property
     def usable(self) -> bool:
+        """Requests naming it still work today."""
         return self.status != "retired"
+
+    def lifecycle(self) -> str:
+        """Its lifecycle in words that stay true on both sides of its dates."""
+        if self.retired_on:
+            return f"retired on {self.retired_on:%Y-%m-%d}"
+        if self.status == "retired":
+            return "retired"
+        if self.retires:
+            return f"retires on {self.retires:%Y-%m-%d}"
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -57,6 +92,39 @@ class ModelData:
     def get(self, model_id: str) -> ModelInfo | None:
         return next((m for m in self.models if m.id == model_id), None)
 
+    def usable(self, model_id: str) -> bool:
+        model = self.get(model_id)
+        return model is not None and model.usable
+
+    def fallback_model(self) -> str:
+        """The model to use when a configured one has retired: the tutor's, else the course's."""
+        for model_id in (self.tutor_default, self.course_default):
+            if self.usable(model_id):
+                return model_id
+        return next((m.id for m in self.models if m.status == "current"), self.course_default)
+
+    def passed_since(self, day: dt.date) -> list[ModelInfo]:
+        """The models that retired after `day` (a date in the file that has come since)."""
+        return [m for m in self.models if m.retired_on and day < m.retired_on]
+
+    def retired_in_use(self) -> list[tuple[str, ModelInfo]]:
+        """Each role (tutor_default, sandbox_models, ...) that names a model retired since."""
+        roles = [
+            ("tutor_default", self.tutor_default),
+            ("course_default", self.course_default),
+            ("course_comparison", self.course_comparison),
+            *(("sandbox_models", model_id) for model_id in self.sandbox_models),
+        ]
+        return [
+            (role, model)
+            for role, model_id in roles
+            if (model := self.get(model_id)) is not None and not model.usable
+        ]
+
+    def lifecycle_key(self) -> tuple[str, ...]:
+        """Changes on the day any model's status does (what rendered text depends on)."""
+        return tuple(m.status for m in self.models)
+
 
 def _parse_model(raw: dict, where: str) -> ModelInfo:
     try:
@@ -65,11 +133,14 @@ def _parse_model(raw: dict, where: str) -> ModelInfo:
             raise ModelDataError(f"{where}: status must be one of {', '.join(STATUSES)}")
         prices = {name: Decimal(str(raw[name])) for name in PRICE_FIELDS}
         minimum = raw.get("min_cache_tokens")
+        for name in ("retires", "retired"):
+            if raw.get(name) is not None and not isinstance(raw[name], dt.date):
+                raise ModelDataError(f"{where}: {name!r} must be a date (YYYY-MM-DD)")
         return ModelInfo(
             id=str(raw["id"]),
             name=str(raw["name"]),
             tier=str(raw["tier"]),
-            status=status,
+            listed_status=status,
             context_window=int(raw["context_window"]),
             max_output=int(raw["max_output"]),
             min_cache_tokens=int(minimum) if minimum is not None else None,
@@ -111,17 +182,19 @@ def parse_model_data(text: str, path: Path) -> ModelData:
     )
     if not isinstance(data.verified, dt.date):
         raise ModelDataError(f"{path}: 'verified' must be a date (YYYY-MM-DD)")
+    # These hold the file to what it says; a date that passes later is handled where the models
+    # are used (`fallback_model`, the sandbox's allow-list) and reported by check_lessons.
     default = data.get(data.tutor_default)
-    if default is None or not default.usable:
+    if default is None or default.listed_status == "retired":
         raise ModelDataError(
             f"{path}: tutor_default must name a model in the file that is not retired"
         )
     # Learners copy the examples: they must run on a model that is neither deprecated nor retired.
     course_default = data.get(data.course_default)
-    if course_default is None or course_default.status != "current":
+    if course_default is None or course_default.listed_status != "current":
         raise ModelDataError(f"{path}: course_default must name a current model in the file")
     comparison = data.get(data.course_comparison)
-    if data.course_comparison and (comparison is None or not comparison.usable):
+    if data.course_comparison and (comparison is None or comparison.listed_status == "retired"):
         raise ModelDataError(
             f"{path}: course_comparison must name a model in the file that is not retired"
         )
@@ -133,7 +206,7 @@ def _sandbox_models(raw: object, models: tuple[ModelInfo, ...], path: Path) -> t
         return ()
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise ModelDataError(f"{path}: sandbox_models must be a list of model IDs")
-    usable = {m.id for m in models if m.usable}
+    usable = {m.id for m in models if m.listed_status != "retired"}
     for item in raw:
         if item not in usable:
             raise ModelDataError(
@@ -168,10 +241,10 @@ def models_table_markdown(data: ModelData) -> str:
     ]
     for m in data.models:
         status = m.status
-        if m.retires:
+        if m.retired_on:
+            status += f" ({m.retired_on:%Y-%m-%d})"
+        elif m.retires:
             status += f" (retires {m.retires:%Y-%m-%d})"
-        if m.retired:
-            status += f" ({m.retired:%Y-%m-%d})"
         minimum = f"{m.min_cache_tokens:,} tokens" if m.min_cache_tokens else "not published"
         lines.append(
             f"| {m.name} | `{m.id}` | {status} | {_tokens(m.context_window)} "

@@ -11,10 +11,12 @@ Markdown is parsed, so prose, code blocks and exercise fences all see the same c
     {{ price default input }}               $0.10 per million tokens, as money
     {{ cost default cache_read 3000 }}      what 3,000 tokens cost at that price, as money
     {{ multiplier claude-opus-5-5 cache_read }}     0.05x: that price over the model's input price
+    {{ lifecycle claude-sonnet-4-5 }}       "retires on 2026-11-30", from that day "retired on ..."
     {{ models_table }}                      on a line of its own: the whole table
 
 Inline placeholders never change the number of lines, so every problem found later still points
-at the right line of the file.
+at the right line of the file. `status` and `lifecycle` follow the calendar (`models_data.today()`):
+a sentence that prints them stays true on both sides of a model's retirement date.
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ MODELS_TABLE = "{{ models_table }}"
 NO_MODEL_DATA = "cannot fill placeholders"
 ALIASES = ("default", "comparison")
 FORMATS = ("tokens", "number")
-MODEL_FIELDS = tuple(ModelInfo.__dataclass_fields__)
+# `status` is worked out from the dates; the file's own word is `listed_status`.
+MODEL_FIELDS = (
+    *(name for name in ModelInfo.__dataclass_fields__ if name != "listed_status"),
+    "status",
+    "retired_on",
+)
 
 
 class PlaceholderError(ValueError):
@@ -130,10 +137,18 @@ def _multiplier(data: ModelData, args: str) -> str:
     return f"{price / model.input:.3f}".rstrip("0").rstrip(".") + "x"
 
 
+def _lifecycle(data: ModelData, args: str) -> str:
+    words = args.split()
+    if len(words) != 1:
+        raise PlaceholderError("write lifecycle <model>")
+    return _model(data, words[0]).lifecycle()
+
+
 _KINDS: dict[str, Callable[[ModelData, str], str]] = {
     "price": _price,
     "cost": _cost,
     "multiplier": _multiplier,
+    "lifecycle": _lifecycle,
 }
 
 
@@ -144,7 +159,9 @@ def render(data: ModelData, placeholder: str) -> str:
     kind, _, args = placeholder.partition(" ")
     if kind in _KINDS:
         return _KINDS[kind](data, args)
-    raise UnknownPlaceholder("use model.<ref>.<field>, price, cost, multiplier or models_table")
+    raise UnknownPlaceholder(
+        "use model.<ref>.<field>, price, cost, multiplier, lifecycle or models_table"
+    )
 
 
 def expand(

@@ -7,7 +7,7 @@ offline tutor, so `make run` needs no API key and no services.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -289,6 +289,11 @@ CONTENT_SECURITY_POLICY = {
 # The course content: lesson Markdown files and the model data file.
 LESSONS_DIR = Path(os.environ.get("LESSONS_DIR", BASE_DIR / "lessons"))
 MODELS_FILE = Path(os.environ.get("MODELS_FILE", LESSONS_DIR / "models.yaml"))
+# The date model lifecycles are judged against (a `retires` date that has passed means retired).
+# Empty: today (UTC). Set it (YYYY-MM-DD) to preview the course on another day.
+COURSE_TODAY = (
+    date.fromisoformat(os.environ["COURSE_TODAY"]) if os.environ.get("COURSE_TODAY") else None
+)
 
 # The tutor. ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK itself; with no key
 # the tutor runs offline (retrieval over the lesson). TUTOR_MODEL defaults to tutor_default in

@@ -44,6 +44,7 @@ class Reply:
     rate: float = 0.0
     stop_reason: str = "end_turn"
     refusal_category: str = "cyber"
+    diagnostics: dict | None = None  # a scripted cache diagnosis, sent when the request asks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,6 +276,8 @@ class FakeAnthropic(MessagesServer):
             "stop_details": details,
             "usage": simulated["usage"] | {"output_tokens": len(chunks)},
         }
+        if reply.diagnostics is not None and "diagnostics" in body:
+            message["diagnostics"] = reply.diagnostics
         events = _rechunked(simulator.stream_events(message, message["usage"]), chunks)
         for event in events:
             if event["event"] == "message_delta" and details:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 
 import pytest
 from django.core.management import call_command
@@ -207,3 +209,111 @@ def test_it_reports_a_malformed_wrong_answer_or_check_field(lessons_dir, capsys,
         call_command("check_lessons")
     err = capsys.readouterr().err
     assert "01-tiny.md:" in err and message in err, err
+
+
+def set_verified(lessons_dir, day: str) -> None:
+    models = lessons_dir / "models.yaml"
+    text = re.sub(r"(?m)^verified: .*$", f"verified: {day}", models.read_text(encoding="utf-8"))
+    models.write_text(text, encoding="utf-8")
+
+
+def test_it_warns_when_the_model_data_or_a_lesson_was_checked_over_30_days_ago(
+    lessons_dir, settings, capsys
+):
+    write(
+        lessons_dir / "01-a.md",
+        lesson_text(**{"facts_checked: 2026-11-26": "facts_checked: 2026-10-01"}),
+    )
+    write(
+        lessons_dir / "02-b.md",
+        lesson_text(
+            slug="fresh", order=2, **{"facts_checked: 2026-11-26": "facts_checked: 2026-11-20"}
+        ),
+    )
+    set_verified(lessons_dir, "2026-10-20")
+    settings.COURSE_TODAY = dt.date(2026, 11, 20)
+    call_command("check_lessons")  # stale dates warn; they do not fail the check
+    captured = capsys.readouterr()
+    assert "All 2 lessons are fine." in captured.out
+    assert (
+        "warning: lessons/models.yaml was last verified on 2026-10-20, 31 days ago" in captured.err
+    )
+    assert "warning: 01-a.md: facts_checked is 2026-10-01, 50 days ago" in captured.err
+    assert "02-b.md" not in captured.err
+
+
+def test_it_says_nothing_about_dates_checked_within_30_days(lessons_dir, settings, capsys):
+    write(lessons_dir / "01-a.md", lesson_text())
+    set_verified(lessons_dir, "2026-11-26")
+    settings.COURSE_TODAY = dt.date(2026, 11, 29)  # before Sonnet 4.5's retirement date
+    call_command("check_lessons")
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_it_lists_the_models_retired_since_the_last_verification(lessons_dir, settings, capsys):
+    write(lessons_dir / "01-a.md", lesson_text())
+    set_verified(lessons_dir, "2026-11-26")
+    settings.COURSE_TODAY = dt.date(2026, 12, 1)
+    call_command("check_lessons")
+    err = capsys.readouterr().err
+    assert (
+        "warning: claude-sonnet-4-5 retired on 2026-11-30, after models.yaml was last verified "
+        "(2026-11-26): re-verify it against the sources" in err
+    )
+    assert "claude-3-5-haiku" not in err  # retired long before that check
+
+
+def test_it_warns_when_a_configured_model_has_retired(lessons_dir, settings, capsys):
+    write(lessons_dir / "01-a.md", lesson_text())
+    models = lessons_dir / "models.yaml"
+    text = models.read_text(encoding="utf-8").replace(
+        "course_comparison: claude-haiku-4-5", "course_comparison: claude-sonnet-4-5"
+    )
+    models.write_text(text, encoding="utf-8")
+    set_verified(lessons_dir, "2026-12-01")
+    settings.COURSE_TODAY = dt.date(2026, 12, 2)
+    call_command("check_lessons")
+    err = capsys.readouterr().err
+    assert "warning: course_comparison names claude-sonnet-4-5, which retired on 2026-11-30" in err
+
+
+SHEET = (
+    "Entries with a longer TTL must come before entries with a shorter TTL in the prefix, "
+    "or the request is refused with a 400 error."
+)
+
+
+def test_it_warns_about_a_run_of_twelve_words_copied_from_the_fact_sheet(
+    lessons_dir, tmp_path, capsys
+):
+    copied = "Remember: entries with a longer TTL must come before entries with a shorter TTL."
+    text = lesson_text(**{"More text.": f"Some words of our own.\n\n{copied}"})
+    write(lessons_dir / "01-a.md", text)
+    sheet = tmp_path / "api-facts.md"
+    sheet.write_text(SHEET, encoding="utf-8")
+    call_command("check_lessons", copied_from=sheet)
+    err = capsys.readouterr().err
+    line = text.splitlines().index(copied) + 1
+    assert (
+        f'warning: 01-a.md:{line}: 13 words repeat api-facts.md: "entries with a longer ttl must '
+        "come before entries with a shorter ttl\"; say it in the course's own words" in err
+    )
+
+
+def test_it_leaves_quotations_code_and_short_runs_alone(lessons_dir, tmp_path, capsys):
+    body = (
+        'The API says "Entries with a longer TTL must come before entries with a shorter TTL".\n\n'
+        "```text\nEntries with a longer TTL must come before entries with a shorter TTL\n```\n\n"
+        "Entries with a longer TTL must come before entries with a short one."
+    )
+    write(lessons_dir / "01-a.md", lesson_text(**{"More text.": body}))
+    sheet = tmp_path / "api-facts.md"
+    sheet.write_text(SHEET, encoding="utf-8")
+    call_command("check_lessons", copied_from=sheet)
+    assert "words repeat" not in capsys.readouterr().err
+
+
+def test_it_refuses_a_fact_sheet_it_cannot_read(lessons_dir, tmp_path):
+    write(lessons_dir / "01-a.md", lesson_text())
+    with pytest.raises(CommandError, match=r"cannot read .*missing\.md"):
+        call_command("check_lessons", copied_from=tmp_path / "missing.md")

@@ -104,7 +104,7 @@ def test_it_reports_an_unknown_placeholder():
     line = line_of(text, "{{ price_list }}")
     assert problems(text) == [
         f"lessons/99-tiny.md:{line}: unknown placeholder '{{{{ price_list }}}}': "
-        "use model.<ref>.<field>, price, cost, multiplier or models_table"
+        "use model.<ref>.<field>, price, cost, multiplier, lifecycle or models_table"
     ]
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -128,6 +129,8 @@ def test_it_formats_whole_numbers_for_prose_on_request(lessons_dir):
         ("{{ model.default.input | money }}", "unknown format 'money'"),
         ("{{ price default lunch }}", "the price field must be one of input, output"),
         ("{{ cost default input lots }}", "write a token count such as 3,000, not 'lots'"),
+        ("{{ lifecycle }}", "write lifecycle <model>"),
+        ("{{ lifecycle claude-nope-1 }}", "no model 'claude-nope-1' in models.yaml"),
     ],
 )
 def test_it_reports_a_placeholder_it_cannot_fill_with_its_line(lessons_dir, placeholder, message):
@@ -143,7 +146,7 @@ def test_it_reports_every_bad_placeholder_on_a_line(lessons_dir):
     assert found == [
         f"{line}: placeholder '{{{{ model.x.id }}}}': no model 'x' in models.yaml",
         f"{line}: unknown placeholder '{{{{ nonsense }}}}': "
-        "use model.<ref>.<field>, price, cost, multiplier or models_table",
+        "use model.<ref>.<field>, price, cost, multiplier, lifecycle or models_table",
     ]
 
 
@@ -255,3 +258,11 @@ def test_placeholders_may_name_a_model_and_ids_not_in_the_file_are_left_alone(le
         "claude-haiku-3-5 never existed; `$ANTHROPIC_API_KEY` is not a price.",
     )
     assert "$4.00 on Claude Opus 5.5; claude-haiku-3-5 never existed" in lesson.source
+
+
+def test_lifecycle_and_status_read_the_calendar(lessons_dir, settings):
+    body = "{{ model.claude-sonnet-4-5.status }}: it {{ lifecycle claude-sonnet-4-5 }}. {{ lifecycle default }}."
+    settings.COURSE_TODAY = dt.date(2026, 11, 29)
+    assert "deprecated: it retires on 2026-11-30. current." in only_lesson(lessons_dir, body).source
+    settings.COURSE_TODAY = dt.date(2026, 11, 30)
+    assert "retired: it retired on 2026-11-30. current." in only_lesson(lessons_dir, body).source

@@ -65,6 +65,14 @@ async def test_a_long_retry_after_is_not_waited_for(online, settings):
     assert "Try again in 120 s." in html
 
 
+async def test_a_long_retry_after_on_a_529_is_not_waited_for_either(online, settings):
+    # SDK 2.12 honours any positive retry-after on every status it retries, not only on a 429.
+    settings.TUTOR_MAX_RETRIES = 2
+    html, reply = await ask_and_finish(online, HttpError(529, "overloaded_error", retry_after=600))
+    assert len(online.requests) == 1
+    assert reply.error_type == "overloaded_error" and ">Retry</button>" in html
+
+
 async def test_a_spend_cap_429_without_retry_after_is_not_retryable(online):
     html, reply = await ask_and_finish(online, HttpError(429, "rate_limit_error"))
     assert "usage limit" in html and ">Retry</button>" not in html

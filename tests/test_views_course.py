@@ -65,7 +65,7 @@ def test_a_lesson_page_sets_up_a_session_for_the_tutor(client):
 def test_a_lesson_page_says_when_its_facts_were_checked_and_against_what(client):
     html = client.get("/lessons/streaming-and-errors/").content.decode()
     assert '<p class="facts-checked">' in html
-    assert '<time datetime="2026-11-26">26 November 2026</time>' in html
+    assert '<time datetime="2026-12-06">6 December 2026</time>' in html
     link = (
         '<a href="https://platform.claude.com/docs/en/build-with-claude/streaming" rel="noopener">'
     )

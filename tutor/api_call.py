@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from course import claude
 from course.models_data import model_data
 from tutor.context import build_messages
 from tutor.models import Message
@@ -20,12 +21,16 @@ def request_body(reply: Message) -> dict:
         m for m in reply.conversation.history_before(reply) if m.pk >= (reply.first_context_id or 0)
     ]
     messages, _ = build_messages(history, budget=10**9)
-    return {
+    body = {
         "model": reply.model,
         "max_tokens": reply.max_tokens,
         "system": system,
         "messages": messages,
     }
+    if not reply.is_offline:  # every online turn asks the API to explain a cache miss
+        previous = next((m.api_message_id for m in reversed(history) if m.api_message_id), None)
+        body["diagnostics"] = {"previous_message_id": previous}
+    return body
 
 
 def shortened(body: dict) -> dict:
@@ -78,7 +83,8 @@ def python_snippet(body: dict) -> str:
         f"    max_tokens={body['max_tokens']},\n"
         "    system=system,\n"
         "    messages=messages,\n"
-        ") as stream:\n"
+        + (f"    diagnostics={body['diagnostics']!r},\n" if "diagnostics" in body else "")
+        + ") as stream:\n"
         "    for text in stream.text_stream:\n"
         '        print(text, end="", flush=True)\n'
         "    print()\n"
@@ -96,6 +102,7 @@ def describe(reply: Message) -> dict:
         "body_json": json.dumps(shortened(body), indent=2, ensure_ascii=False),
         "snippet": python_snippet(body),
         "verdict": verdict(reply, system_tokens),
+        "diagnosis": claude.diagnosis(reply.diagnostics),
         "cost": cost.quantize(Decimal("0.000001")) if cost is not None else None,
         "model_known": model is not None,
         "total_input": reply.input_tokens

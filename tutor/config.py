@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 
 from course import allowance
 from course.models_data import model_data
 
+logger = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
+
 
 def model_id() -> str:
-    return settings.TUTOR_MODEL or model_data().tutor_default
+    """The configured model, or a usable one in its place once the configured one retires."""
+    data = model_data()
+    configured = settings.TUTOR_MODEL or data.tutor_default
+    if data.get(configured) is None or data.usable(configured):
+        return configured  # a model the file does not list is the operator's call
+    chosen = data.fallback_model()
+    if (configured, chosen) not in _warned:
+        _warned.add((configured, chosen))
+        logger.warning(
+            "the tutor's model %s %s; using %s instead. Set TUTOR_MODEL or tutor_default in "
+            "lessons/models.yaml to a current model.",
+            configured,
+            data.get(configured).lifecycle(),
+            chosen,
+        )
+    return chosen
 
 
 def online() -> bool:

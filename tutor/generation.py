@@ -125,6 +125,7 @@ class Generation:
                     messages=self.turn.messages,
                     on_text=self._on_text,
                     call=self.call,
+                    diagnostics={"previous_message_id": self.turn.previous_message_id},
                 )
         else:
             delay = settings.TUTOR_OFFLINE_DELAY_MS / 1000
@@ -203,6 +204,8 @@ class Generation:
             "ttft_ms": call.ttft_ms,
             "duration_ms": round((time.monotonic() - call.started) * 1000),
             "request_id": (error.request_id if error and error.request_id else call.request_id),
+            "api_message_id": call.message_id,
+            "diagnostics": call.diagnostics,
             **call.usage,
         }
         if error is not None:

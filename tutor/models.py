@@ -312,6 +312,10 @@ class Message(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     request_id = models.CharField(max_length=100, blank=True)
+    # The response's `id` (msg_...), which the next turn names in `diagnostics`, and the
+    # response's cache `diagnostics` (null: not asked, or no divergence found).
+    api_message_id = models.CharField(max_length=100, blank=True)
+    diagnostics = models.JSONField(null=True, blank=True)
     error_type = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     retryable = models.BooleanField(default=False)

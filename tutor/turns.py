@@ -59,6 +59,7 @@ class Turn:
     messages: list[dict]
     html: str  # the frame that shows the turn starting, for every socket
     replaces: int | None = None  # the reply (failed, or regenerated) this one takes the place of
+    previous_message_id: str | None = None  # the last reply's msg_ id, for cache diagnostics
 
 
 def ask(
@@ -221,4 +222,7 @@ def _begin(
         messages=messages,
         html=fragments.started(lesson, shown, charge.messages_left, replaces),
         replaces=replaces,
+        previous_message_id=next(
+            (m.api_message_id for m in reversed(history) if m.api_message_id), None
+        ),
     )

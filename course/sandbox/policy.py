@@ -31,8 +31,9 @@ def body_too_large(size: int) -> ApiError | None:
 
 
 def allowed_models(models: ModelData) -> list[str]:
-    """The sandbox's model allow-list, or the tutor's default model when the file names none."""
-    return list(models.sandbox_models or (models.tutor_default,))
+    """The sandbox's model allow-list, less any model retired since, or one model still usable."""
+    usable = [model_id for model_id in models.sandbox_models if models.usable(model_id)]
+    return usable or [models.fallback_model()]
 
 
 def live() -> bool:

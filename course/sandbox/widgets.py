@@ -14,7 +14,7 @@ from pygments import highlight as highlight_code
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer, get_lexer_by_name
 
-from course import allowance, progress
+from course import allowance, claude, progress
 from course.allowance import Allowance
 from course.lessons import Lesson
 from course.sandbox import runner
@@ -150,6 +150,7 @@ def result_view(result: dict) -> dict:
     return result | {
         "body_html": highlight_json(body) if body is not None else "",
         "cache_label": CACHE_LABELS.get(str(result.get("cache")), str(result.get("cache") or "")),
+        "diagnosis": claude.diagnosis((result.get("response") or {}).get("diagnostics")),
     }
 
 

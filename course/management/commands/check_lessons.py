@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from course import placeholders
+from course.copying import RUN, copied_runs
 from course.lessons import load_catalogue
-from course.models_data import ModelDataError, model_data
+from course.models_data import ModelData, ModelDataError, model_data, today
 from course.placeholders import NO_MODEL_DATA
 
 
@@ -17,6 +21,15 @@ class Command(BaseCommand):
     # This command reports the same problems as the system check, once, with more detail.
     requires_system_checks: list[str] = []
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--copied-from",
+            type=Path,
+            metavar="FILE",
+            help=f"warn about each run of {RUN} or more words a lesson repeats from FILE "
+            "(such as the fact sheet), outside code blocks and quotations",
+        )
+
     def handle(self, *args, **options) -> None:
         # The catalogue logs each problem for the running site; here we print them instead.
         catalogue_log = logging.getLogger("course.lessons")
@@ -25,6 +38,25 @@ class Command(BaseCommand):
             self.check()
         finally:
             catalogue_log.disabled = False
+        if options.get("copied_from"):
+            self.report_copies(options["copied_from"])
+
+    def report_copies(self, reference_path: Path) -> None:
+        try:
+            reference = reference_path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise CommandError(f"cannot read {reference_path}: {error}") from None
+        for lesson in load_catalogue().lessons:
+            text, _ = placeholders.expand(
+                lesson.path.read_text(encoding="utf-8"), lesson.path, 1, model_data
+            )
+            for line, words in copied_runs(text, reference):
+                self.stderr.write(
+                    self.style.WARNING(
+                        f"warning: {lesson.path.name}:{line}: {len(words.split())} words repeat "
+                        f'{reference_path.name}: "{words}"; say it in the course\'s own words'
+                    )
+                )
 
     def check(self) -> None:
         try:
@@ -65,6 +97,8 @@ class Command(BaseCommand):
                 f"Model data verified {data.verified:%Y-%m-%d}; course model "
                 f"{data.course_default}; tutor default {data.tutor_default}."
             )
+        for warning in stale_facts(data, catalogue.lessons):
+            self.stderr.write(self.style.WARNING(f"warning: {warning}"))
         count = len(problems) + bool(data_error)
         if count:
             raise CommandError(f"{count} problem(s) in the lessons; see above.")
@@ -77,3 +111,33 @@ class Command(BaseCommand):
         except ImportError:
             return []
         return lesson_report(lesson)
+
+
+STALE_AFTER = dt.timedelta(days=30)
+
+
+def stale_facts(data: ModelData | None, lessons) -> list[str]:
+    """What an instructor should re-verify: old check dates, and lifecycle dates passed since."""
+    now = today()
+    warnings = []
+    if data is not None:
+        if now - data.verified > STALE_AFTER:
+            warnings.append(
+                f"lessons/models.yaml was last verified on {data.verified:%Y-%m-%d}, "
+                f"{(now - data.verified).days} days ago: re-check it against {data.source} and "
+                "bump 'verified'"
+            )
+        for model in data.passed_since(data.verified):
+            warnings.append(
+                f"{model.id} {model.lifecycle()}, after models.yaml was last verified "
+                f"({data.verified:%Y-%m-%d}): re-verify it against the sources"
+            )
+        for role, model in data.retired_in_use():
+            warnings.append(f"{role} names {model.id}, which {model.lifecycle()}")
+    for lesson in lessons:
+        if lesson.facts_checked and now - lesson.facts_checked > STALE_AFTER:
+            warnings.append(
+                f"{lesson.path.name}: facts_checked is {lesson.facts_checked:%Y-%m-%d}, "
+                f"{(now - lesson.facts_checked).days} days ago: re-check it against its sources"
+            )
+    return warnings

@@ -54,7 +54,7 @@ def _model(body: dict[str, Any], models: ModelData | None) -> Resolved | ApiErro
         return ApiError(404, "not_found_error", f"model: {model}")
     info = resolved.info
     if info is not None and not info.usable:
-        retired = f" (retired on {info.retired:%Y-%m-%d})" if info.retired else " (retired)"
+        retired = f" (retired on {info.retired_on:%Y-%m-%d})" if info.retired_on else " (retired)"
         return ApiError(404, "not_found_error", f"model: {model}{retired}")
     return resolved
 
