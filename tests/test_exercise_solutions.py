@@ -114,11 +114,10 @@ def test_every_listed_wrong_answer_fails_with_a_check_message(filename, ident):
 
 
 @pytest.mark.parametrize(("filename", "ident"), CASES)
-def test_each_check_names_its_part_and_a_field_the_learner_wrote(filename, ident):
+def test_each_check_field_names_a_field_the_learner_wrote(filename, ident):
     found = exercise(filename, ident)
     bodies = [json.loads(found.solution), json.loads(found.starter)]
     for check in found.checks:
-        assert check.part, f"{check.expect}: say which part of the task it is about"
         if check.field is not None:
             assert any(jmespath.search(check.field, body) is not None for body in bodies), (
                 f"{check.expect}: field {check.field!r} is in neither the solution nor the starter"
@@ -284,9 +283,10 @@ def test_the_closing_brace_starter_really_returns_broken_json():
 
 def test_a_cap_above_what_the_task_needs_is_explained():
     found, body = solution("03-models-tokens-and-sampling.md", "cap-sized-for-the-task")
-    body["max_tokens"] = 1000
-    verdict = runs(found, body, times=1)[0]
-    assert not verdict.passed and verdict.message == found.checks[-1].message
+    for cap in (1000, 501):
+        body["max_tokens"] = cap
+        verdict = runs(found, body, times=1)[0]
+        assert not verdict.passed and "room to spare" in verdict.message
 
 
 def test_the_streamed_solution_reports_stop_reason_only_at_the_end():

@@ -179,3 +179,22 @@ def test_check_lessons_says_each_lessons_exercises_pass(capsys) -> None:
         f"exercises: {len(exercises)}, each reference solution passes its own checks in the "
         f"simulator; every starter and all {wrong} listed wrong answers fail them"
     ) in out
+
+
+def test_the_documented_example_is_a_healthy_exercise(settings) -> None:
+    from pathlib import Path
+
+    from course.models_data import model_data
+    from course.placeholders import expand
+    from course.sandbox.exercises import parse_block
+    from course.sandbox.solutions import health
+
+    readme = (Path(settings.BASE_DIR) / "lessons" / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```exercise\n", 1)[1].split("\n```\n", 1)[0]
+    text, problems = expand(block, Path("README.md"), 1, model_data)
+    assert problems == []
+    exercise, problems = parse_block(text, Path("README.md"), 1)
+    assert problems == [] and exercise is not None
+    assert len(exercise.wrong_answers) >= 3 and exercise.checks[0].field == "messages"
+    assert exercise.checks[1].field == "messages[-1].role"
+    assert health(exercise).ok, health(exercise).failures()

@@ -180,12 +180,14 @@ def _yaml_problem(error: yaml.YAMLError, text: str, path: Path, line: int) -> Pr
     which = f"exercise {ident.group(1)!r}" if ident else "exercise"
     context, context_mark = getattr(error, "context", None), getattr(error, "context_mark", None)
     if context_mark is not None and "quoted scalar" in (context or ""):
-        quote = text.splitlines()[context_mark.line][context_mark.column]
+        lines = text.splitlines()
+        opened = lines[context_mark.line] if context_mark.line < len(lines) else ""
+        quote = opened[context_mark.column : context_mark.column + 1] or "opening"
         return Problem(
             path,
             line + 1 + context_mark.line,
-            f"{which} is not valid YAML: the {quote} quote opened on this line (column "
-            f"{context_mark.column + 1}) is never closed",
+            f"{which} is not valid YAML: the {quote} quote opened on this line "
+            f"(column {context_mark.column + 1}) is never closed",
         )
     mark = getattr(error, "problem_mark", None) or context_mark
     reason = getattr(error, "problem", None) or str(error)
