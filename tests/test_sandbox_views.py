@@ -7,17 +7,19 @@ import html as html_lib
 import json
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
 
 from course import claude
 from course.lessons import catalogue
-from course.sandbox import runner
+from course.sandbox import runner, widgets
+from course.sandbox.exercises import parse_block
 from course.sandbox.models import Attempt, HintTrack
 
 LESSON = "/lessons/messages-api/"
@@ -364,6 +366,49 @@ async def test_the_sites_rate_limit_is_not_graded(learner_client, settings):
     assert result["status"] == 429
     assert page_text_of(result["html"]["verdict"]).startswith("Not graded: You have made 0 runs")
     assert await Attempt.objects.acount() == 0 and await HintTrack.objects.acount() == 0
+
+
+PART_EXERCISE = """\
+id: be-brief
+title: Be brief
+task: Ask for one sentence, in the system prompt.
+starter: |
+  {"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
+solution: |
+  {"model": "claude-haiku-5-5", "max_tokens": 64, "system": "One sentence.",
+   "messages": [{"role": "user", "content": "Hi"}]}
+checks:
+  - expect: request.system
+    exists: true
+    part: the system prompt
+    message: Put the format rule in the system prompt, where it applies to every turn.
+hints:
+  - Which parameter sets rules for the whole conversation?
+  - 'Add "system": "Answer in one sentence."'
+explanation: The system prompt sets the rules.
+"""
+
+
+@pytest.mark.asyncio
+async def test_the_verdict_says_which_part_of_the_task_the_failed_check_is_about(
+    learner_client,
+):
+    exercise, problems = parse_block(PART_EXERCISE, Path("lesson.md"), 1)
+    assert problems == []
+    user = await get_user_model().objects.aget(username="ada")
+    lesson = catalogue().get("messages-api")
+    body = json.loads(exercise.starter) | {"max_tokens": 32}
+    items = runner.run(user=user, lesson=lesson, exercise=exercise, body_text=json.dumps(body))
+    result = [item async for item in items][-1]
+    request = RequestFactory().post(STREAM)
+    request.user = user
+    html = await sync_to_async(widgets.render_result)(result, request, lesson, exercise)
+    text = page_text_of(html["verdict"])
+    assert text.startswith("Not yet. Put the format rule in the system prompt")
+    assert "Check 1 of 1 Part of the task: the system prompt" in text
+    assert "Look at: system (not in the request yet)" in text
+    assert 'data-field="system"' in html["verdict"]
+    assert "Hint 1:" in text and "Hint 1." in page_text_of(html["hints"])
 
 
 def test_the_form_without_javascript_shows_the_first_failing_check_and_its_field():

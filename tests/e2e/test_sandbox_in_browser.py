@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
 from course.lessons import load_catalogue
@@ -302,6 +303,16 @@ def test_the_sandbox_fits_a_phone_and_a_desktop_in_both_colour_schemes(page: Pag
             shot(page, box, f"lesson4-{width}-{scheme}")
 
 
+def serious_problems(page: Page, selector: str) -> list[str]:
+    """What axe-core finds serious or critical in one part of the page."""
+    results = Axe().run(page, context=selector)
+    return [
+        f"{v['id']}: {v['help']} at " + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def test_a_failed_check_and_a_refused_run_fit_a_phone_and_a_desktop(page: Page):
     sign_up(page, LESSON_1)
     first = exercise("messages-api", "first-request")
@@ -321,6 +332,7 @@ def test_a_failed_check_and_a_refused_run_fit_a_phone_and_a_desktop(page: Page):
                 expect(verdict(box)).to_contain_text(seen, timeout=TIMEOUT)
                 overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                 assert overflow <= 0, f"{overflow}px wider than a {width}px {scheme} screen"
+                assert serious_problems(page, f"#exercise-{first.id}") == [], (name, scheme)
                 shot(page, box, f"lesson1-{name}-{width}-{scheme}")
 
 
