@@ -254,7 +254,7 @@ async def test_an_error_the_api_answers_with_leads_the_verdict(learner) -> None:
     assert verdict["api_error"]["type"] == "invalid_request_error"
     assert verdict["api_error"]["message"].startswith("temperature:")
     assert verdict["message"] == "The reply ended on its own; make max_tokens small."
-    assert verdict["field"] == "temperature"  # the failing check names none: the error does
+    assert verdict["field"] == "temperature"  # the error the verdict leads with names it
     attempt = await Attempt.objects.aget(pk=result["attempt_id"])
     assert attempt.refused_by_site is False and attempt.passed is False
 
@@ -312,6 +312,21 @@ async def test_a_request_the_api_or_the_site_refuses_gets_the_error(
     assert (result["status"], result["error"]["type"]) == (status, error_type)
     assert fragment in result["error"]["message"]
     assert result["error"]["status"] == status
+
+
+async def test_the_field_an_api_error_names_wins_over_the_failing_checks(learner) -> None:
+    exercise = parse_block(
+        EXERCISE_YAML.replace("    part: the cap on the reply\n", "    field: max_tokens\n"),
+        Path("lesson.md"),
+        1,
+    )[0]
+    assert exercise.checks[0].field == "max_tokens"
+    body = {**json.loads(EXERCISE.solution), "max_tokens": 200, "top_p": 0.5}
+    _, result = await run(learner, body, exercise=exercise)
+    assert result["verdict"]["check"] == 1 and result["verdict"]["field"] == "top_p"
+    del body["top_p"]  # answered now: the failing check's own field
+    _, answered = await run(learner, body, exercise=exercise)
+    assert answered["verdict"]["check"] == 1 and answered["verdict"]["field"] == "max_tokens"
 
 
 async def test_the_result_says_who_answered(learner) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import html as html_lib
 import json
 import re
 import warnings
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -19,7 +19,7 @@ from django.test import AsyncClient, Client, RequestFactory
 from course import claude
 from course.lessons import catalogue
 from course.sandbox import runner, widgets
-from course.sandbox.exercises import parse_block
+from course.sandbox.grader import compile_check
 from course.sandbox.models import Attempt, HintTrack
 
 LESSON = "/lessons/messages-api/"
@@ -339,7 +339,7 @@ async def test_the_starter_run_the_task_asks_for_uses_no_hint(learner_client):
     assert verdict_html.index(
         "The API refused the request (400 invalid_request_error): max_tokens"
     ) < (verdict_html.index("The request was refused, so no message was created."))
-    assert "Check 1 of 3" in verdict_html
+    assert f"Check 1 of {len(exercise.checks)}" in verdict_html
     assert "Look at: max_tokens (not in the request yet)" in verdict_html
     assert await HintTrack.objects.acount() == 0
 
@@ -368,33 +368,17 @@ async def test_the_sites_rate_limit_is_not_graded(learner_client, settings):
     assert await Attempt.objects.acount() == 0 and await HintTrack.objects.acount() == 0
 
 
-PART_EXERCISE = """\
-id: be-brief
-title: Be brief
-task: Ask for one sentence, in the system prompt.
-starter: |
-  {"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
-solution: |
-  {"model": "claude-haiku-5-5", "max_tokens": 64, "system": "One sentence.",
-   "messages": [{"role": "user", "content": "Hi"}]}
-checks:
-  - expect: request.system
-    exists: true
-    part: the system prompt
-    message: Put the format rule in the system prompt, where it applies to every turn.
-hints:
-  - Which parameter sets rules for the whole conversation?
-  - 'Add "system": "Answer in one sentence."'
-explanation: The system prompt sets the rules.
-"""
-
-
 @pytest.mark.asyncio
 async def test_the_verdict_says_which_part_of_the_task_the_failed_check_is_about(
     learner_client,
 ):
-    exercise, problems = parse_block(PART_EXERCISE, Path("lesson.md"), 1)
-    assert problems == []
+    check = {
+        "expect": "request.system",
+        "exists": True,
+        "part": "the system prompt",
+        "message": "Put the format rule in the system prompt, where it applies to every turn.",
+    }
+    exercise = dataclasses.replace(first_exercise(), checks=(compile_check(check),))
     user = await get_user_model().objects.aget(username="ada")
     lesson = catalogue().get("messages-api")
     body = json.loads(exercise.starter) | {"max_tokens": 32}
@@ -418,7 +402,9 @@ def test_the_form_without_javascript_shows_the_first_failing_check_and_its_field
     wrong = exercise.solution.replace('"max_tokens": 1024', '"max_tokens": 0')
     text = page_text(client.post(RUN, {"exercise": exercise.id, "body": wrong, "action": "run"}))
     assert "Not yet. max_tokens needs a positive whole number" in text
-    assert "Check 2 of 3" in text and "Look at: max_tokens" in text
+    assert f"Check 2 of {len(exercise.checks)}" in text and "Look at: max_tokens" in text
+    if part := exercise.checks[1].part:
+        assert f"Part of the task: {part}" in text
     assert "Claude was cut off" not in text  # the first failing check only
     assert "Hint 1:" in text
 

@@ -365,7 +365,8 @@ async def _grade(state: _Run, exercise: Exercise, result: dict[str, Any]) -> dic
         }
     error = result["error"] or {}
     refusal = error if 400 <= error.get("status", 0) < 500 else None
-    field = verdict.field or (grader.error_field(error["message"]) if refusal else None)
+    # The verdict leads with the API's error, so the field that error names comes first.
+    field = (grader.error_field(error.get("message", "")) if refusal else None) or verdict.field
     starter = _same_json(state.body_text, exercise.starter)
     shown = None
     if not starter:
