@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps
 
 from course.sandbox.models import Attempt
 from tests.conftest import make_user
@@ -19,7 +22,9 @@ def staff(client):
     return admin
 
 
-def attempt(username: str, passed: bool | None, exercise: str = "first-request") -> Attempt:
+def attempt(
+    username: str, passed: bool | None, exercise: str = "first-request", refused: bool = False
+) -> Attempt:
     from django.contrib.auth import get_user_model
 
     learner = get_user_model().objects.filter(username=username).first() or make_user(username)
@@ -29,8 +34,9 @@ def attempt(username: str, passed: bool | None, exercise: str = "first-request")
         exercise_id=exercise,
         request_text='{"model": "claude-haiku-5-5"}',
         mode="simulator",
-        status=200,
+        status=400 if refused else 200,
         passed=passed,
+        refused_by_site=refused,
     )
 
 
@@ -50,6 +56,26 @@ def test_the_summary_shows_attempts_pass_rate_and_median_tries_per_exercise(clie
     assert "Free-form playground" in table
 
 
+def test_runs_the_site_refused_are_left_out_of_the_figures(client, staff):
+    attempt("ada", None, refused=True)  # bad JSON: never graded, no try
+    attempt("ada", False)
+    attempt("ada", None, refused=True)
+    attempt("ada", True)
+    attempt("grace", None, refused=True)  # only refused runs: not a learner who tried
+    html = client.get("/admin/tutor/conversation/summary/").content.decode()
+    table = html[html.index('id="exercise-summary"') :]
+    row = table[table.index("<code>first-request</code>") :].split("</tr>")[0]
+    cells = [c.split(">", 1)[1].strip().removesuffix("</td>") for c in row.split("<td")[1:]]
+    assert cells == ["2", "1", "1", "100%", "2"]
+
+
+def test_the_attempt_list_filters_runs_the_site_refused(client, staff):
+    attempt("ada", None, refused=True)
+    attempt("grace", False)
+    page = client.get("/admin/sandbox/attempt/?refused_by_site__exact=1").content.decode()
+    assert "ada" in page and "grace" not in page
+
+
 def test_attempts_are_read_only_in_the_admin(client, staff):
     record = attempt("ada", False)
     listing = client.get("/admin/sandbox/attempt/")
@@ -58,3 +84,30 @@ def test_attempts_are_read_only_in_the_admin(client, staff):
     page = client.get(f"/admin/sandbox/attempt/{record.pk}/change/").content.decode()
     assert 'name="_save"' not in page
     assert client.post(f"/admin/sandbox/attempt/{record.pk}/delete/").status_code == 403
+
+
+def test_the_migration_marks_the_sites_earlier_refusals_as_not_graded():
+    migration = importlib.import_module(
+        "course.sandbox.migrations.0002_not_graded_runs_and_hint_track"
+    )
+    errors = {
+        "bad-json": "The request body is not valid JSON: Expecting value at line 1, column 2.",
+        "capped": "max_tokens: this sandbox allows at most 1,024 (you asked for 4,000).",
+        "daily": "You've used today's 50 questions to Claude, the daily limit. It resets soon.",
+        "api": "max_tokens: Field required",
+    }
+    for exercise, message in errors.items():
+        record = attempt("ada", False, exercise=exercise)
+        record.result = {"error": {"type": "invalid_request_error", "message": message}}
+        record.save()
+    attempt("ada", True, exercise="passed")
+    migration.mark_site_refusals(apps, None)
+    refused = dict(Attempt.objects.values_list("exercise_id", "refused_by_site"))
+    assert refused == {
+        "bad-json": True,
+        "capped": True,
+        "daily": True,
+        "api": False,
+        "passed": False,
+    }
+    assert Attempt.objects.get(exercise_id="capped").passed is None

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from course.sandbox.grader import CheckInvalid, compile_check, grade
+from course.sandbox.grader import CheckInvalid, compile_check, error_field, field_in, grade
 
 RUN: dict[str, Any] = {
     "request": {
@@ -75,6 +75,78 @@ def test_true_is_not_one() -> None:
     assert not grade((check,), {"request": {"max_tokens": 1}}).passed
 
 
+def test_the_first_failure_carries_its_part_and_field() -> None:
+    checks = (
+        compile_check({"expect": "request.max_tokens", "equals": 20, "message": "ok"}),
+        compile_check(
+            {
+                "expect": "length(request.messages)",
+                "above": 5,
+                "part": "the history",
+                "field": "messages",
+                "message": "Keep the whole history.",
+            }
+        ),
+    )
+    verdict = grade(checks, RUN)
+    assert (verdict.failed_check, verdict.part, verdict.field) == (1, "the history", "messages")
+    assert (grade(checks[:1], RUN).part, grade(checks[:1], RUN).field) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("expect", "field"),
+    [
+        ("request.messages[-1].content", "messages[-1].content"),
+        ("request.system[0].cache_control", "system[0].cache_control"),
+        ("request.max_tokens", "max_tokens"),
+        ("length(request.messages)", None),
+        ("request.system[-1].cache_control || request.cache_control", None),
+        ("request.messages[*].role", None),
+        ("response.stop_reason", None),
+    ],
+)
+def test_a_plain_request_path_names_its_own_field(expect: str, field: str | None) -> None:
+    check = compile_check({"expect": expect, "exists": True, "message": "x"})
+    assert check.field == field and check.part is None
+
+
+def test_a_field_given_wins_over_the_one_the_expression_names() -> None:
+    check = compile_check(
+        {"expect": "request.system[0].text", "exists": True, "field": "system", "message": "x"}
+    )
+    assert check.field == "system"
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        ("messages.2.content.0.tool_use_id: unexpected", "messages[2].content[0].tool_use_id"),
+        ("max_tokens: Field required", "max_tokens"),
+        ("model: claude-haiku-3-5 is not a model", "model"),
+        ("Overloaded", None),
+        ("This model does not support assistant message prefill.", None),
+    ],
+)
+def test_an_api_error_names_the_field_it_is_about(message: str, field: str | None) -> None:
+    assert error_field(message) == field
+
+
+@pytest.mark.parametrize(
+    ("field", "present"),
+    [
+        ("system[-1].cache_control", True),
+        ("system[1].cache_control", False),
+        ("messages[-3].content", True),
+        ("messages[3]", False),
+        ("max_tokens.value", False),
+        ("tools", False),
+    ],
+)
+def test_it_tells_whether_the_request_has_a_field(field: str, present: bool) -> None:
+    assert field_in(RUN["request"], field) is present
+    assert field_in(None, field) is False
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -91,6 +163,12 @@ def test_true_is_not_one() -> None:
         ({"expect": "a", "exists": "yes", "message": "x"}, "exists takes true or false"),
         ({"expect": "a", "one_of": [], "message": "x"}, "one_of takes a non-empty list"),
         ({"expect": "a", "matches": "([", "message": "x"}, "bad regular expression"),
+        ({"expect": "a", "equals": 1, "part": "", "message": "x"}, "part must be non-empty"),
+        ({"expect": "a", "equals": 1, "field": 3, "message": "x"}, "field must be non-empty"),
+        (
+            {"expect": "a", "equals": 1, "field": "messages[last]", "message": "x"},
+            "must name a request field",
+        ),
         ("response.stop_reason", "must be a mapping"),
     ],
 )

@@ -17,9 +17,9 @@ from django.core.cache import cache
 from course import claude
 from course.sandbox import runner
 from course.sandbox.exercises import parse_block
-from course.sandbox.models import Attempt
+from course.sandbox.models import Attempt, HintTrack
 from tests.conftest import make_user
-from tests.fake_anthropic import HttpError, StreamError
+from tests.fake_anthropic import Drop, HttpError, StreamError
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -49,6 +49,10 @@ wrong_answers:
     body: |
       {"model": "claude-haiku-5-5", "messages": [{"role": "user", "content": "Hi"}]}
 checks:
+  - expect: request.max_tokens
+    at_most: 50
+    part: the cap on the reply
+    message: max_tokens is still large; make it small.
   - expect: response.stop_reason
     equals: max_tokens
     message: The reply ended on its own; make max_tokens small.
@@ -118,23 +122,151 @@ async def test_a_streamed_run_yields_the_events_then_the_result(learner) -> None
     assert result["ttft_ms"] is not None and result["total_ms"] >= result["ttft_ms"]
 
 
-async def test_the_verdict_says_not_yet_with_the_next_hint_then_passed(learner) -> None:
-    starter, solution = json.loads(EXERCISE.starter), json.loads(EXERCISE.solution)
-    _, first = await run(learner, starter, exercise=EXERCISE)
+async def hints_shown(learner) -> int:
+    track = await HintTrack.objects.filter(learner=learner, exercise_id=EXERCISE.id).afirst()
+    return track.shown if track else 0
+
+
+async def test_the_verdict_names_the_first_failing_check_and_the_next_hint_then_passed(
+    learner,
+) -> None:
+    solution = json.loads(EXERCISE.solution)
+    wrong = {**solution, "max_tokens": 200}
+    _, first = await run(learner, wrong, exercise=EXERCISE)
     assert first["verdict"] == {
+        "graded": True,
         "passed": False,
-        "message": "The reply ended on its own; make max_tokens small.",
+        "message": "max_tokens is still large; make it small.",
+        "api_error": None,
+        "check": 1,
+        "checks": 2,
+        "part": "the cap on the reply",
+        "field": "max_tokens",
+        "field_missing": False,
+        "starter": False,
         "hint": "<p>Look at max_tokens.</p>\n",
-        "explanation_html": "",
+        "hints_shown": 1,
     }
-    _, second = await run(learner, starter, exercise=EXERCISE)
+    _, second = await run(learner, {**solution, "max_tokens": 100}, exercise=EXERCISE)
     assert second["verdict"]["hint"] == "<p>Set max_tokens to 5.</p>\n"
+    assert second["verdict"]["hints_shown"] == 2
     _, passed = await run(learner, solution, exercise=EXERCISE)
     assert passed["verdict"]["passed"] is True
     assert passed["verdict"]["message"] == "Passed"
     assert "<strong>max_tokens</strong>" in passed["verdict"]["explanation_html"]
+    assert passed["verdict"]["hint"] is None
     passed_ids = await sync_to_async(Attempt.objects.passed_ids)(learner)
     assert passed_ids == {"messages-api": {"stop-early"}}
+    assert await hints_shown(learner) == 2
+
+
+async def test_a_hint_the_learner_already_revealed_is_not_the_next_one(learner) -> None:
+    await sync_to_async(HintTrack.reveal_next)(learner, "messages-api", EXERCISE.id, 3)
+    wrong = {**json.loads(EXERCISE.solution), "max_tokens": 200}
+    _, result = await run(learner, wrong, exercise=EXERCISE)
+    assert result["verdict"]["hints_shown"] == 2
+    assert result["verdict"]["hint"] == EXERCISE.hints[1]
+
+
+async def test_the_last_hint_repeats_once_every_hint_is_shown(learner) -> None:
+    wrong = {**json.loads(EXERCISE.solution), "max_tokens": 200}
+    for _ in range(4):
+        _, result = await run(learner, wrong, exercise=EXERCISE)
+    assert result["verdict"]["hints_shown"] == 3
+    assert result["verdict"]["hint"] == EXERCISE.hints[-1]
+
+
+async def test_running_the_starter_unchanged_is_graded_but_uses_no_hint(learner) -> None:
+    reformatted = json.dumps(json.loads(EXERCISE.starter), indent=4)
+    for body in (EXERCISE.starter, reformatted):
+        _, result = await run(learner, body, exercise=EXERCISE)
+        verdict = result["verdict"]
+        assert verdict["graded"] is True and verdict["passed"] is False
+        assert verdict["starter"] is True
+        assert verdict["message"] == "max_tokens is still large; make it small."
+        assert verdict["hint"] is None and verdict["hints_shown"] is None
+    assert await hints_shown(learner) == 0
+    attempts = [a async for a in Attempt.objects.filter(learner=learner)]
+    assert [a.passed for a in attempts] == [False, False]
+    assert not any(a.refused_by_site for a in attempts)
+
+
+async def test_a_field_missing_from_the_request_is_named_as_missing(learner) -> None:
+    exercise = parse_block(
+        EXERCISE_YAML.replace("expect: request.max_tokens", "expect: request.system"),
+        Path("lesson.md"),
+        1,
+    )[0]
+    _, result = await run(learner, json.loads(EXERCISE.solution), exercise=exercise)
+    assert result["verdict"]["field"] == "system"
+    assert result["verdict"]["field_missing"] is True
+
+
+SITE_REFUSALS = [
+    ('{"model": "claude-haiku-5-5",', 400, "not valid JSON"),
+    ({**HELLO, "model": "claude-opus-5-5"}, 403, "this sandbox runs only"),
+    ({**HELLO, "max_tokens": 4000}, 400, "this sandbox allows at most"),
+    ({**HELLO, "extra": "x" * 70_000}, 413, "this sandbox accepts up to"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "reason"), SITE_REFUSALS)
+async def test_a_run_the_site_refused_is_not_graded_and_keeps_the_hint_where_it_was(
+    learner, body: Any, status: int, reason: str
+) -> None:
+    await sync_to_async(HintTrack.reveal_next)(learner, "messages-api", EXERCISE.id, 3)
+    _, result = await run(learner, body, exercise=EXERCISE)
+    assert result["status"] == status and result["answered_by"] == "site"
+    verdict = result["verdict"]
+    assert verdict["graded"] is False and verdict["passed"] is None
+    assert reason in verdict["message"] and verdict["hint"] is None
+    assert await hints_shown(learner) == 1
+    if result["attempt_id"] is not None:  # kept, so the body is never lost, but no try
+        attempt = await Attempt.objects.aget(pk=result["attempt_id"])
+        assert attempt.refused_by_site is True and attempt.passed is None
+        assert attempt.request_text == (body if isinstance(body, str) else json.dumps(body))
+        assert "verdict" not in attempt.result
+    wrong = {**json.loads(EXERCISE.solution), "max_tokens": 200}
+    _, after = await run(learner, wrong, exercise=EXERCISE)
+    assert after["verdict"]["hint"] == EXERCISE.hints[1]
+
+
+async def test_the_tutor_reads_a_refused_run_as_not_graded(learner) -> None:
+    from tutor.attempts import latest_attempt_text
+
+    lesson = SimpleNamespace(slug="messages-api", exercise=lambda _: EXERCISE)
+    await run(learner, '{"model": ', exercise=EXERCISE)
+    text = await sync_to_async(latest_attempt_text)(learner, lesson)
+    assert "Not graded: this site refused the run" in text
+    assert "Grader's verdict" not in text and "not valid JSON" in text
+
+
+async def test_the_sites_own_rate_limit_is_not_graded_and_not_stored(learner, settings) -> None:
+    settings.SANDBOX_RUNS_PER_MINUTE = 1
+    wrong = {**json.loads(EXERCISE.solution), "max_tokens": 200}
+    await run(learner, wrong, exercise=EXERCISE)
+    _, limited = await run(learner, wrong, exercise=EXERCISE)
+    assert limited["status"] == 429 and limited["answered_by"] == "site"
+    assert limited["verdict"]["graded"] is False
+    assert "runs this minute" in limited["verdict"]["message"]
+    assert limited["verdict"]["hint"] is None
+    assert await hints_shown(learner) == 1
+    assert await Attempt.objects.acount() == 1
+
+
+async def test_an_error_the_api_answers_with_leads_the_verdict(learner) -> None:
+    body = {**json.loads(EXERCISE.solution), "temperature": 0.2}
+    _, result = await run(learner, body, exercise=EXERCISE)
+    assert result["answered_by"] == "simulator"
+    verdict = result["verdict"]
+    assert verdict["graded"] is True and verdict["passed"] is False
+    assert verdict["api_error"]["status"] == 400
+    assert verdict["api_error"]["type"] == "invalid_request_error"
+    assert verdict["api_error"]["message"].startswith("temperature:")
+    assert verdict["message"] == "The reply ended on its own; make max_tokens small."
+    assert verdict["field"] == "temperature"  # the error the verdict leads with names it
+    attempt = await Attempt.objects.aget(pk=result["attempt_id"])
+    assert attempt.refused_by_site is False and attempt.passed is False
 
 
 async def test_a_second_cached_run_reads_what_the_first_wrote(learner) -> None:
@@ -201,6 +333,28 @@ async def test_the_max_tokens_cap_applies_in_live_mode_only(learner, settings) -
     settings.SANDBOX_MODE = "simulator"
     events, result = await run(learner, {**HELLO, "max_tokens": 4000})
     assert result["status"] == 200
+
+
+async def test_the_field_an_api_error_names_wins_over_the_failing_checks(learner) -> None:
+    exercise = parse_block(
+        EXERCISE_YAML.replace("    part: the cap on the reply\n", "    field: max_tokens\n"),
+        Path("lesson.md"),
+        1,
+    )[0]
+    assert exercise.checks[0].field == "max_tokens"
+    body = {**json.loads(EXERCISE.solution), "max_tokens": 200, "top_p": 0.5}
+    _, result = await run(learner, body, exercise=exercise)
+    assert result["verdict"]["check"] == 1 and result["verdict"]["field"] == "top_p"
+    del body["top_p"]  # answered now: the failing check's own field
+    _, answered = await run(learner, body, exercise=exercise)
+    assert answered["verdict"]["check"] == 1 and answered["verdict"]["field"] == "max_tokens"
+
+
+async def test_the_result_says_who_answered(learner) -> None:
+    assert (await run(learner, HELLO))[1]["answered_by"] == "simulator"
+    assert (await run(learner, {**HELLO, "temperature": 1}))[1]["answered_by"] == "simulator"
+    assert (await run(learner, HELLO, fault="529"))[1]["answered_by"] == "fault"
+    assert (await run(learner, "{"))[1]["answered_by"] == "site"
 
 
 async def test_the_model_picker_fills_a_body_without_a_model(learner) -> None:
@@ -332,6 +486,35 @@ async def test_a_live_mid_stream_error_event_ends_the_run(learner, live) -> None
     events, result = await run(learner, {**HELLO, "stream": True})
     assert events[-1]["event"] == "error"
     assert result["error"]["type"] == "overloaded_error" and result["error"]["status"] == 200
+
+
+async def test_live_runs_name_claude_or_the_site_as_who_answered(learner, live) -> None:
+    assert (await run(learner, HELLO))[1]["answered_by"] == "claude"
+    _, refused = await run(learner, {**HELLO, "top_k": 3})
+    assert refused["answered_by"] == "site" and "source" not in refused["error"]
+    _, capped = await run(learner, {**HELLO, "max_tokens": 4000})
+    assert capped["answered_by"] == "site" and capped["error"]["source"] == "sandbox"
+
+
+async def test_a_live_run_that_got_no_answer_is_not_graded(learner, live) -> None:
+    live.enqueue(Drop(after=1))
+    body = {**json.loads(EXERCISE.solution), "stream": True}
+    _, result = await run(learner, body, exercise=EXERCISE)
+    assert result["error"]["type"] == "api_connection_error"
+    assert result["answered_by"] == "nobody"
+    assert result["verdict"]["graded"] is False and result["verdict"]["hint"] is None
+    attempt = await Attempt.objects.aget(pk=result["attempt_id"])
+    assert attempt.refused_by_site is True and attempt.passed is None
+    assert await hints_shown(learner) == 0
+
+
+async def test_a_live_upstream_refusal_is_graded_and_leads_the_verdict(learner, live) -> None:
+    live.enqueue(HttpError(400, "invalid_request_error", "messages.0.content: too long"))
+    _, result = await run(learner, {**json.loads(EXERCISE.solution)}, exercise=EXERCISE)
+    assert result["answered_by"] == "claude"
+    verdict = result["verdict"]
+    assert verdict["graded"] is True and verdict["api_error"]["status"] == 400
+    assert verdict["field"] == "messages[0].content" and verdict["field_missing"] is False
 
 
 async def test_faults_never_call_upstream_in_live_mode(learner, live) -> None:

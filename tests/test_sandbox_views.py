@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import html as html_lib
 import json
@@ -13,17 +14,19 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
 
 from course import claude
 from course.lessons import catalogue
-from course.sandbox import runner
-from course.sandbox.models import Attempt
+from course.sandbox import runner, widgets
+from course.sandbox.grader import compile_check
+from course.sandbox.models import Attempt, HintTrack
 
 LESSON = "/lessons/messages-api/"
 STREAM = "/lessons/messages-api/sandbox/stream/"
 RUN = "/lessons/messages-api/sandbox/run/"
 CODE = "/lessons/messages-api/sandbox/code/"
+HINT = "/lessons/messages-api/sandbox/hint/"
 GOOD = {
     "model": "claude-haiku-5-5",
     "max_tokens": 64,
@@ -36,6 +39,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def page_text(response) -> str:
     """What a reader sees of a response: its text without tags (code is highlighted in spans)."""
     return html_lib.unescape(re.sub(r"<[^>]+>", "", response.content.decode()))
+
+
+def page_text_of(html: str) -> str:
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", html)).split())
 
 
 def first_exercise():
@@ -111,10 +118,12 @@ async def test_it_grades_an_exercise_and_records_the_attempt_for_this_learner_on
     learner_client,
 ):
     exercise = first_exercise()
-    _, _, lines = await stream(learner_client, exercise=exercise.id, body=exercise.starter)
+    wrong = exercise.solution.replace('"max_tokens": 1024', '"max_tokens": 0')
+    _, _, lines = await stream(learner_client, exercise=exercise.id, body=wrong)
     verdict = lines[-1]["verdict"]
     assert verdict["passed"] is False and verdict["hint"] == exercise.hints[0]
     assert "Not yet." in lines[-1]["html"]["verdict"]
+    assert "Hint 1." in lines[-1]["html"]["hints"]
 
     _, _, lines = await stream(learner_client, exercise=exercise.id, body=exercise.solution)
     assert lines[-1]["verdict"]["passed"] is True
@@ -253,14 +262,162 @@ def test_the_form_runs_a_request_and_shows_the_result_and_verdict():
     assert Attempt.objects.get().passed is True
 
 
-def test_the_form_shows_the_next_hint_and_resets_to_the_starter():
+def hints_in(html: str, anchor: str) -> list[str]:
+    """The hints a sandbox shows, by their numbers."""
+    if f'id="{anchor}-hints"' in html:  # a page, not the region htmx swaps in
+        html = html[html.index(f'id="{anchor}-hints"') :].split("</ol>")[0]
+    return re.findall(r"<strong>(Hint \d+)\.</strong>", html)
+
+
+def test_the_form_shows_the_next_hint_and_resets_to_the_starter_keeping_it():
     exercise = first_exercise()
-    data = {"exercise": exercise.id, "body": "{}", "hints_shown": "0", "action": "hint"}
-    html = Client().post(RUN, data).content.decode()
-    assert 'name="hints_shown" value="1"' in html
-    html = Client().post(RUN, data | {"action": "reset"}).content.decode()
-    assert 'name="hints_shown" value="0"' in html
+    anchor = f"exercise-{exercise.id}"
+    client = Client()
+    data = {"exercise": exercise.id, "body": "{}", "action": "hint"}
+    html = client.post(RUN, data).content.decode()
+    assert hints_in(html, anchor) == ["Hint 1"]
+    html = client.post(RUN, data | {"action": "reset"}).content.decode()
+    assert hints_in(html, anchor) == ["Hint 1"]  # seen stays seen
     assert "&quot;Explain what an HTTP header is" in html
+    assert hints_in(client.get(LESSON).content.decode(), anchor) == ["Hint 1"]
+
+
+def test_show_a_hint_with_htmx_reveals_the_next_one_and_a_reload_keeps_them():
+    exercise = first_exercise()
+    anchor = f"exercise-{exercise.id}"
+    client = Client()
+    client.force_login(make_learner())
+    htmx = {"HX-Request": "true"}
+    for shown in range(1, len(exercise.hints) + 1):
+        response = client.post(HINT, {"exercise": exercise.id}, headers=htmx)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert hints_in(html, anchor) == [f"Hint {n}" for n in range(1, shown + 1)]
+        button = html[html.index(f'id="{anchor}-hint-button"') :].split(">")[0]
+        assert 'hx-swap-oob="true"' in button
+        assert ("disabled" in button) is (shown == len(exercise.hints))
+    page = client.get(LESSON).content.decode()
+    assert hints_in(page, anchor) == [f"Hint {n}" for n in range(1, len(exercise.hints) + 1)]
+    assert HintTrack.objects.get().shown == len(exercise.hints)
+
+    other = Client()  # another learner starts with none
+    other.force_login(make_learner("bob"))
+    assert hints_in(other.get(LESSON).content.decode(), anchor) == []
+
+
+def test_the_playground_has_no_hints_to_show():
+    response = Client().post(HINT, {"exercise": ""}, headers={"HX-Request": "true"})
+    assert response.status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_failed_run_and_show_a_hint_count_on_one_track(learner_client):
+    exercise = first_exercise()
+    anchor = f"exercise-{exercise.id}"
+    response = await learner_client.post(HINT, {"exercise": exercise.id})
+    assert hints_in(response.content.decode(), anchor) == ["Hint 1"]
+    wrong = exercise.solution.replace('"max_tokens": 1024', '"max_tokens": 0')
+    _, _, lines = await stream(learner_client, exercise=exercise.id, body=wrong)
+    verdict = lines[-1]["verdict"]
+    assert verdict["hints_shown"] == 2 and verdict["hint"] == exercise.hints[1]
+    assert "<strong>Hint 2:</strong>" in lines[-1]["html"]["verdict"]
+    assert hints_in(lines[-1]["html"]["hints"], anchor) == ["Hint 1", "Hint 2"]
+    response = await learner_client.post(HINT, {"exercise": exercise.id})
+    assert hints_in(response.content.decode(), anchor) == ["Hint 1", "Hint 2", "Hint 3"]
+
+
+@pytest.mark.asyncio
+async def test_the_starter_run_the_task_asks_for_uses_no_hint(learner_client):
+    exercise = first_exercise()  # "Run it as it is and read what comes back"
+    _, _, lines = await stream(learner_client, exercise=exercise.id, body=exercise.starter)
+    result = lines[-1]
+    verdict_html = page_text_of(result["html"]["verdict"])
+    assert result["verdict"]["starter"] is True and result["verdict"]["hint"] is None
+    assert "hints" not in result["html"]
+    assert "That was the starter, unchanged, so it used no hint." in verdict_html
+    # It is the API that refused it: that error leads, then the first check, then the field.
+    assert verdict_html.index(
+        "The API refused the request (400 invalid_request_error): max_tokens"
+    ) < (verdict_html.index("The request was refused, so no message was created."))
+    assert f"Check 1 of {len(exercise.checks)}" in verdict_html
+    assert "Look at: max_tokens (not in the request yet)" in verdict_html
+    assert await HintTrack.objects.acount() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_run_the_site_refused_shows_not_graded_and_who_answered(learner_client):
+    exercise = first_exercise()
+    _, _, [result] = await stream(learner_client, exercise=exercise.id, body='{"model": ')
+    verdict_html = page_text_of(result["html"]["verdict"])
+    assert verdict_html.startswith("Not graded: The request body is not valid JSON")
+    assert "it is not a try and uses no hint" in verdict_html
+    assert "Not yet" not in verdict_html and "Hint" not in verdict_html
+    assert "This site, which refused it" in page_text_of(result["html"]["result"])
+    assert "Claude (live)" not in result["html"]["result"]
+    attempt = await Attempt.objects.aget()
+    assert attempt.refused_by_site is True and attempt.passed is None
+
+
+@pytest.mark.asyncio
+async def test_the_sites_rate_limit_is_not_graded(learner_client, settings):
+    settings.SANDBOX_RUNS_PER_MINUTE = 0
+    exercise = first_exercise()
+    _, _, [result] = await stream(learner_client, exercise=exercise.id, body=exercise.solution)
+    assert result["status"] == 429
+    assert page_text_of(result["html"]["verdict"]).startswith("Not graded: You have made 0 runs")
+    assert await Attempt.objects.acount() == 0 and await HintTrack.objects.acount() == 0
+
+
+@pytest.mark.asyncio
+async def test_the_verdict_says_which_part_of_the_task_the_failed_check_is_about(
+    learner_client,
+):
+    check = {
+        "expect": "request.system",
+        "exists": True,
+        "part": "the system prompt",
+        "message": "Put the format rule in the system prompt, where it applies to every turn.",
+    }
+    exercise = dataclasses.replace(first_exercise(), checks=(compile_check(check),))
+    user = await get_user_model().objects.aget(username="ada")
+    lesson = catalogue().get("messages-api")
+    body = json.loads(exercise.starter) | {"max_tokens": 32}
+    items = runner.run(user=user, lesson=lesson, exercise=exercise, body_text=json.dumps(body))
+    result = [item async for item in items][-1]
+    request = RequestFactory().post(STREAM)
+    request.user = user
+    html = await sync_to_async(widgets.render_result)(result, request, lesson, exercise)
+    text = page_text_of(html["verdict"])
+    assert text.startswith("Not yet. Put the format rule in the system prompt")
+    assert "Check 1 of 1 Part of the task: the system prompt" in text
+    assert "Look at: system (not in the request yet)" in text
+    assert 'data-field="system"' in html["verdict"]
+    assert "Hint 1:" in text and "Hint 1." in page_text_of(html["hints"])
+
+
+def test_the_form_without_javascript_shows_the_first_failing_check_and_its_field():
+    exercise = first_exercise()
+    client = Client()
+    client.force_login(make_learner())
+    wrong = exercise.solution.replace('"max_tokens": 1024', '"max_tokens": 0')
+    text = page_text(client.post(RUN, {"exercise": exercise.id, "body": wrong, "action": "run"}))
+    assert "Not yet. max_tokens needs a positive whole number" in text
+    assert f"Check 2 of {len(exercise.checks)}" in text and "Look at: max_tokens" in text
+    if part := exercise.checks[1].part:
+        assert f"Part of the task: {part}" in text
+    assert "Claude was cut off" not in text  # the first failing check only
+    assert "Hint 1:" in text
+
+
+def test_the_form_without_javascript_says_not_graded_and_keeps_the_body():
+    exercise = first_exercise()
+    client = Client()
+    client.force_login(make_learner())
+    broken = '{"model": "claude-haiku-5-5", "max_tokens": 5,'
+    text = page_text(client.post(RUN, {"exercise": exercise.id, "body": broken, "action": "run"}))
+    assert "Not graded: The request body is not valid JSON" in text
+    assert "Hint 1" not in text
+    assert broken in page_text(client.get(LESSON))  # the body is there after a reload too
 
 
 def test_get_code_gives_python_and_curl_without_the_key(settings):

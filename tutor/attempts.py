@@ -73,6 +73,8 @@ def latest_attempt_text(user, lesson: Lesson) -> str | None:
         lines.append(f"Reply text: {result.get('text', '')[:MAX_TEXT]}")
     if attempt.usage:
         lines.append(f"usage: {json.dumps(attempt.usage, sort_keys=True)}")
+    if attempt.refused_by_site:
+        lines.append("Not graded: this site refused the run, or no answer came back to grade.")
     if verdict := result.get("verdict"):
         outcome = "Passed" if verdict["passed"] else f"Not yet: {verdict['message']}"
         lines.append(f"Grader's verdict: {outcome}")

@@ -17,9 +17,10 @@ class AttemptAdmin(admin.ModelAdmin):
         "mode",
         "status",
         "passed",
+        "refused_by_site",
         "total_ms",
     ]
-    list_filter = ["lesson_slug", "mode", "passed", "status"]
+    list_filter = ["lesson_slug", "mode", "passed", "refused_by_site", "status"]
     search_fields = ["learner__username", "exercise_id", "request_id"]
     date_hierarchy = "created_at"
     list_select_related = ["learner"]

@@ -23,6 +23,14 @@ OPERATORS = (
     "one_of",
 )
 NUMERIC = {"at_least", "at_most", "above", "below"}
+LABELS = ("part", "field")  # what a learner is shown about a check besides its message
+# A request field as the editor names it: `system`, `messages[-1].content`, `tools[0].name`.
+_PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\[-?\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[-?\d+\])*)*"
+FIELD_RE = re.compile(rf"^{_PATH}$")
+PLAIN_REQUEST_RE = re.compile(rf"^request\.({_PATH})$")
+# The field an API error names first, as validator.py and the API write it: `messages.2.content`.
+ERROR_FIELD_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:\.(?:\d+|[a-z_][a-z0-9_]*))*): ")
+_SEGMENT_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
 
 
 class CheckInvalid(ValueError):
@@ -36,6 +44,8 @@ class Check:
     value: Any
     message: str  # the sentence a learner sees when this check fails
     compiled: ParsedResult
+    part: str | None = None  # the part of the task it is about, e.g. "the system prompt"
+    field: str | None = None  # the request field the editor marks, e.g. "messages[-1].content"
 
     def passes(self, data: dict[str, Any]) -> bool:
         return _apply(self.operator, self.compiled.search(data), self.value)
@@ -51,7 +61,7 @@ def compile_check(raw: Any) -> Check:
     if not isinstance(message, str) or not message.strip():
         raise CheckInvalid(f"check {expect!r} needs 'message': the sentence a learner sees")
     operators = [key for key in raw if key in OPERATORS]
-    unknown = sorted(set(raw) - {"expect", "message", *OPERATORS})
+    unknown = sorted(set(raw) - {"expect", "message", *LABELS, *OPERATORS})
     if unknown:
         raise CheckInvalid(
             f"check {expect!r}: unknown key {unknown[0]!r} (operators: {', '.join(OPERATORS)})"
@@ -71,7 +81,25 @@ def compile_check(raw: Any) -> Check:
         raise CheckInvalid(
             f"check {expect!r} is not a valid JMESPath expression: {reason}"
         ) from None
-    return Check(expect.strip(), operator, value, message.strip(), compiled)
+    part, field = _labels(expect, raw)
+    return Check(expect.strip(), operator, value, message.strip(), compiled, part, field)
+
+
+def _labels(expect: str, raw: dict) -> tuple[str | None, str | None]:
+    """The check's `part` and `field`; a plain `request.<path>` expect names its own field."""
+    for key in LABELS:
+        if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
+            raise CheckInvalid(f"check {expect!r}: {key} must be non-empty text")
+    part = raw["part"].strip() if "part" in raw else None
+    field = raw["field"].strip() if "field" in raw else None
+    if field is not None and not FIELD_RE.match(field):
+        raise CheckInvalid(
+            f"check {expect!r}: field {field!r} must name a request field, "
+            "such as system or messages[-1].content"
+        )
+    if field is None and (plain := PLAIN_REQUEST_RE.match(expect.strip())):
+        field = plain.group(1)
+    return part, field
 
 
 def _check_value(expect: str, operator: str, value: Any) -> None:
@@ -130,6 +158,8 @@ class Verdict:
     passed: bool
     message: str
     failed_check: int | None  # index of the first failing check
+    part: str | None = None  # the first failing check's part of the task
+    field: str | None = None  # and the request field it names
 
 
 def grade(checks: tuple[Check, ...], data: dict[str, Any]) -> Verdict:
@@ -140,5 +170,33 @@ def grade(checks: tuple[Check, ...], data: dict[str, Any]) -> Verdict:
         except JMESPathError:  # a runtime type error in a function, e.g. length(null)
             ok = False
         if not ok:
-            return Verdict(False, check.message, index)
+            return Verdict(False, check.message, index, check.part, check.field)
     return Verdict(True, "Passed", None)
+
+
+def error_field(message: str) -> str | None:
+    """The request field an API error message starts with, in the editor's spelling:
+    `messages.2.content.0.text: …` names `messages[2].content[0].text`."""
+    found = ERROR_FIELD_RE.match(message or "")
+    if found is None:
+        return None
+    path = ""
+    for part in found.group(1).split("."):
+        path += f"[{part}]" if part.isdigit() else f".{part}" if path else part
+    return path
+
+
+def field_in(body: Any, field: str) -> bool:
+    """Whether the request body has this field (negative indexes count from the end)."""
+    value = body
+    for name, index in _SEGMENT_RE.findall(field):
+        if name:
+            if not isinstance(value, dict) or name not in value:
+                return False
+            value = value[name]
+        else:
+            position = int(index)
+            if not isinstance(value, list) or not -len(value) <= position < len(value):
+                return False
+            value = value[position]
+    return True

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
 
 KEY_RE = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 REDACTED = "[redacted]"
@@ -33,6 +34,10 @@ class AttemptQuerySet(models.QuerySet):
         for slug, exercise_id in rows.values_list("lesson_slug", "exercise_id").distinct():
             passed[slug].add(exercise_id)
         return dict(passed)
+
+    def graded(self) -> AttemptQuerySet:
+        """Runs an answer came back for: what the statistics count."""
+        return self.filter(refused_by_site=False)
 
     def failures_before_pass(self, user, lesson_slug: str, exercise_id: str) -> int:
         return (
@@ -60,6 +65,11 @@ class Attempt(models.Model):
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     total_ms = models.PositiveIntegerField(default=0)
     passed = models.BooleanField(null=True, help_text="Empty when there was nothing to grade.")
+    refused_by_site = models.BooleanField(
+        default=False,
+        help_text="This site refused the run (invalid JSON, its limits) or no answer came back: "
+        "it was not graded and the statistics leave it out.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = AttemptQuerySet.as_manager()
@@ -83,6 +93,7 @@ class Attempt(models.Model):
         body: Any,
         result: dict[str, Any],
         passed: bool | None,
+        refused_by_site: bool = False,
     ) -> Attempt:
         """Save a run from the runner's result dict, keys redacted and the text kept short."""
         summary = summarize(result)
@@ -103,6 +114,7 @@ class Attempt(models.Model):
             ttft_ms=result.get("ttft_ms"),
             total_ms=result.get("total_ms") or 0,
             passed=passed,
+            refused_by_site=refused_by_site,
         )
 
 
@@ -111,7 +123,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
     response, error = result.get("response"), result.get("error")
     summary: dict[str, Any] = {}
     if error:
-        summary["error"] = {k: error[k] for k in ("type", "message", "status") if k in error}
+        keep = ("type", "message", "status", "source")
+        summary["error"] = {k: error[k] for k in keep if k in error}
     if response:
         text = "".join(
             b.get("text", "") for b in response.get("content", []) if b.get("type") == "text"
@@ -122,6 +135,51 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             text=redact(text[:2000]),
         )
     verdict = result.get("verdict")
-    if verdict:
+    if verdict and verdict.get("graded", True):  # a run the site refused has no verdict to keep
         summary["verdict"] = {"passed": verdict["passed"], "message": verdict["message"]}
     return summary
+
+
+class HintTrackQuerySet(models.QuerySet):
+    def shown(self, user, lesson_slug: str) -> dict[str, int]:
+        """How many hints the learner has seen, by exercise id, in one lesson."""
+        if not user.is_authenticated:
+            return {}
+        rows = self.filter(learner=user, lesson_slug=lesson_slug)
+        return dict(rows.values_list("exercise_id", "shown"))
+
+
+class HintTrack(models.Model):
+    """How many of an exercise's hints a learner has seen: "Show a hint" and each failed run
+    reveal the next one, so the verdict and the list of hints count the same, across reloads."""
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandbox_hints"
+    )
+    lesson_slug = models.SlugField(max_length=100)
+    exercise_id = models.CharField(max_length=100)
+    shown = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = HintTrackQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "lesson_slug", "exercise_id"], name="one_hint_track"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner} · {self.lesson_slug}/{self.exercise_id} · {self.shown} hints"
+
+    @classmethod
+    def reveal_next(cls, learner, lesson_slug: str, exercise_id: str, total: int) -> int:
+        """Reveal one more hint (at most `total`); return how many are shown now."""
+        track, _ = cls.objects.get_or_create(
+            learner=learner, lesson_slug=lesson_slug, exercise_id=exercise_id
+        )
+        # One UPDATE, so two tabs revealing at once each get a hint of their own.
+        cls.objects.filter(pk=track.pk, shown__lt=total).update(shown=F("shown") + 1)
+        track.refresh_from_db(fields=["shown"])
+        return track.shown

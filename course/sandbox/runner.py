@@ -19,7 +19,7 @@ from course import claude, pricing
 from course.models_data import ModelData, model_data
 from course.sandbox import allowance_hookup, faults, grader, policy, simulator, validator
 from course.sandbox.exercises import Exercise
-from course.sandbox.models import Attempt
+from course.sandbox.models import Attempt, HintTrack
 from course.sandbox.validator import ApiError
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ class _Run:
         self.events: list[dict[str, Any]] = []
         self.sent = False  # whether the run went upstream (and may have been billed)
         self.notice = ""  # what the learner should know besides the result
+        # Who answers: "site" (this site, before any API), "simulator", "fault" or "claude".
+        self.answered_by = "site"
 
     def ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -90,10 +92,18 @@ class _Run:
             "ttft_ms": ttft,
             "total_ms": self.ms(),
             "mode": self.mode,
-            "verdict": None,
+            "answered_by": answered_by(error, self.answered_by),
+            "verdict": self.not_graded(error),
             "attempt_id": None,
             "notice": self.notice,
         }
+
+    def not_graded(self, error: dict | None) -> dict[str, Any] | None:
+        """An exercise run's verdict when there is no answer to grade, else None (grade it)."""
+        reason = not_graded_reason(error)
+        if self.exercise is None or reason is None:
+            return None
+        return {"graded": False, "passed": None, "message": reason, "hint": None}
 
     def refusal(self, error: ApiError) -> dict[str, Any]:
         return self.result(error.status, error=error.as_error())
@@ -101,6 +111,22 @@ class _Run:
 
 def _model_of(body: Any) -> Any:
     return body.get("model") if isinstance(body, dict) else None
+
+
+def not_graded_reason(error: dict | None) -> str | None:
+    """Why a run cannot be graded: this site refused it (its own rules and limits, see
+    policy.py) or no answer came back at all. None when an answer, even an error, is there."""
+    if error and (error.get("source") == "sandbox" or error.get("type") == "api_connection_error"):
+        return str(error.get("message") or "")
+    return None
+
+
+def answered_by(error: dict | None, answerer: str) -> str:
+    if error and error.get("source") == "sandbox":
+        return "site"
+    if error and error.get("type") == "api_connection_error":
+        return "nobody"
+    return answerer
 
 
 def cache_verdict(usage: dict[str, Any]) -> str:
@@ -351,12 +377,15 @@ def _is_redis_error(error: Exception) -> bool:
 
 async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str, Any]]:
     models = await sync_to_async(model_data)()
+    # The API's rules answer as the simulator in that mode; live, they spare Claude the call.
+    state.answered_by = "simulator" if state.mode == "simulator" else "site"
     error = _checked(state.body, models)
     if error is not None:
         yield await _finish(state, state.refusal(error))
         return
     streamed = state.body.get("stream") is True
     if fault:
+        state.answered_by = "fault"
         async for item in _faulty(state, models, fault, streamed):
             yield item
         return
@@ -418,7 +447,13 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
         yield await _finish(state, state.refusal(charge))
         return
     state.sent = True
-    failed = {"type": "api_error", "message": "The run failed on the site's side.", "status": 502}
+    state.answered_by = "claude"
+    failed = {
+        "type": "api_error",
+        "message": "The run failed on the site's side.",
+        "status": 502,
+        "source": "sandbox",
+    }
     done = claude.RawResult(502, None, failed)
     try:
         with charge.active():  # every upstream attempt, the SDK's retries too, counts
@@ -479,31 +514,14 @@ async def _over_limit(state: _Run) -> ApiError | None:
 
 
 async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
-    """Grade the run if it belongs to an exercise, and record it as an attempt."""
-    passed = None
-    if state.exercise is not None:
-        data = {
-            "request": state.body if isinstance(state.body, dict) else None,
-            "response": result["response"],
-            "error": result["error"],
-            "events": state.events,
-        }
-        verdict = grader.grade(state.exercise.checks, data)
-        passed = verdict.passed
-        failures = await _wait(
-            Attempt.objects.filter(
-                learner=state.user,
-                lesson_slug=state.lesson.slug,
-                exercise_id=state.exercise.id,
-                passed=False,
-            ).acount()
-        )
-        result["verdict"] = {
-            "passed": verdict.passed,
-            "message": verdict.message,
-            "hint": None if verdict.passed else state.exercise.hint(failures),
-            "explanation_html": state.exercise.explanation_html if verdict.passed else "",
-        }
+    """Grade the run if it belongs to an exercise and got an answer; record it as an attempt.
+
+    A run the site refused is recorded too (the tutor and a learner without JavaScript find
+    the body there), marked so that it never counts as a try.
+    """
+    refused = not_graded_reason(result["error"]) is not None
+    if state.exercise is not None and not refused:
+        result["verdict"] = await _grade(state, state.exercise, result)
     try:
         attempt = await _wait(
             allowance_hookup.own_thread(Attempt.record)(
@@ -513,7 +531,8 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
                 body_text=state.body_text,
                 body=state.body,
                 result=result,
-                passed=passed,
+                passed=(result["verdict"] or {}).get("passed"),
+                refused_by_site=refused,
             )
         )
     except (DatabaseBusy, DatabaseError):
@@ -537,3 +556,52 @@ async def _unrecorded(state: _Run, error: ApiError) -> dict[str, Any]:
 
 def _join(*notices: str | None) -> str:
     return " ".join(n for n in notices if n)
+
+
+async def _grade(state: _Run, exercise: Exercise, result: dict[str, Any]) -> dict[str, Any]:
+    """The verdict: passed, or the first failing check with its part, its field and the next
+    hint. An error the API answered with leads; running the starter unchanged uses no hint."""
+    request = state.body if isinstance(state.body, dict) else None
+    data = {"request": request, "response": result["response"], "error": result["error"]}
+    verdict = grader.grade(exercise.checks, data | {"events": state.events})
+    if verdict.passed:
+        return {
+            "graded": True,
+            "passed": True,
+            "message": verdict.message,
+            "hint": None,
+            "explanation_html": exercise.explanation_html,
+        }
+    error = result["error"] or {}
+    refusal = error if 400 <= error.get("status", 0) < 500 else None
+    # The verdict leads with the API's error, so the field that error names comes first.
+    field = (grader.error_field(error.get("message", "")) if refusal else None) or verdict.field
+    starter = _same_json(state.body_text, exercise.starter)
+    shown = None
+    if not starter:
+        shown = await _wait(
+            allowance_hookup.own_thread(HintTrack.reveal_next)(
+                state.user, state.lesson.slug, exercise.id, len(exercise.hints)
+            )
+        )
+    return {
+        "graded": True,
+        "passed": False,
+        "message": verdict.message,
+        "api_error": refusal,
+        "check": verdict.failed_check + 1,
+        "checks": len(exercise.checks),
+        "part": verdict.part,
+        "field": field,
+        "field_missing": bool(field) and not grader.field_in(request, field),
+        "starter": starter,
+        "hint": exercise.hints[shown - 1] if shown else None,
+        "hints_shown": shown,
+    }
+
+
+def _same_json(text: str, other: str) -> bool:
+    try:
+        return json.loads(text) == json.loads(other)
+    except ValueError:
+        return False

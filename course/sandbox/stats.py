@@ -13,10 +13,12 @@ def exercise_summary(since: datetime, until: datetime, lessons) -> list[dict]:
     """One row per exercise (and per lesson playground) with attempts in [since, until).
 
     Pass rate is the share of learners who tried an exercise and passed it; tries to pass
-    counts a learner's runs up to and including their first pass.
+    counts a learner's runs up to and including their first pass. Runs the site refused (bad
+    JSON, its limits) are no tries: no answer came back to grade.
     """
     rows = (
-        Attempt.objects.filter(created_at__gte=since, created_at__lt=until)
+        Attempt.objects.graded()
+        .filter(created_at__gte=since, created_at__lt=until)
         .order_by("created_at", "pk")
         .values_list("lesson_slug", "exercise_id", "learner_id", "passed")
     )

@@ -48,14 +48,15 @@ def _run(request: HttpRequest, lesson: Lesson, exercise: Exercise | None, user) 
 
 
 async def _ndjson(
-    request: HttpRequest, lesson: Lesson, items: AsyncIterator[dict]
+    request: HttpRequest, lesson: Lesson, exercise: Exercise | None, items: AsyncIterator[dict]
 ) -> AsyncIterator[str]:
     # Each line carries the data and its HTML, rendered once here from the widget's partials.
     async for item in items:
         if item["kind"] == "event":
             extra = {"html": widgets.render_event(item)}
         else:
-            extra = {"html": widgets.render_result(item)}
+            html = await sync_to_async(widgets.render_result)(item, request, lesson, exercise)
+            extra = {"html": html}
             if (item.get("verdict") or {}).get("passed"):
                 extra["score_html"] = await sync_to_async(widgets.render_score)(request, lesson)
             if item.get("mode") == "live":
@@ -73,7 +74,8 @@ async def sandbox_stream(request: HttpRequest, slug: str) -> HttpResponse:
         return JsonResponse({"kind": "refused", "error": error}, status=403)
     exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
     response = StreamingHttpResponse(
-        _ndjson(request, lesson, _run(request, lesson, exercise, user)), content_type=NDJSON
+        _ndjson(request, lesson, exercise, _run(request, lesson, exercise, user)),
+        content_type=NDJSON,
     )
     response["Cache-Control"] = "no-store"
     response["X-Accel-Buffering"] = "no"  # let a proxy pass each line on as it comes
@@ -84,16 +86,11 @@ async def _collect(items: AsyncIterator[dict]) -> list[dict]:
     return [item async for item in items]
 
 
-def _state(request: HttpRequest, exercise: Exercise | None) -> widgets.SandboxState:
-    try:
-        hints_shown = max(int(request.POST.get("hints_shown", "0")), 0)
-    except ValueError:
-        hints_shown = 0
+def _state(request: HttpRequest) -> widgets.SandboxState:
     return widgets.SandboxState(
         body=request.POST.get("body", ""),
         model=request.POST.get("model", ""),
         fault=_fault(request) or "",
-        hints_shown=min(hints_shown, len(exercise.hints) if exercise else 0),
     )
 
 
@@ -115,13 +112,13 @@ def sandbox_run(request: HttpRequest, slug: str) -> HttpResponse:
     """The sandbox without JavaScript: every button posts here and gets the lesson page back."""
     lessons, lesson = lesson_or_404(slug)
     exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
-    state = _state(request, exercise)
+    state = _state(request)
     action = request.POST.get("action", "run")
     status = 200
     if action == "reset":
-        state.body, state.hints_shown = widgets.starter(exercise), 0
+        state.body = widgets.starter(exercise)  # the hints seen stay seen
     elif action == "hint" and exercise:
-        state.hints_shown = min(state.hints_shown + 1, len(exercise.hints))
+        widgets.reveal_hint(request, lesson, exercise)
     elif action == "code":
         state.code = _code(state.body)
     elif not request.user.is_authenticated:
@@ -133,6 +130,17 @@ def sandbox_run(request: HttpRequest, slug: str) -> HttpResponse:
     states = {exercise.id if exercise else "": state}
     context = lesson_context(request, lessons, lesson, sandboxes=states)
     return render(request, "course/lesson.html", context, status=status)
+
+
+@require_POST
+def sandbox_hint(request: HttpRequest, slug: str) -> HttpResponse:
+    """ "Show a hint" with htmx: the hints so far plus the next one, counted for the learner."""
+    _, lesson = lesson_or_404(slug)
+    exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
+    if exercise is None:
+        raise Http404("The free-form sandbox has no hints.")
+    shown = widgets.reveal_hint(request, lesson, exercise)
+    return HttpResponse(widgets.render_hints(request, lesson, exercise, shown))
 
 
 @require_POST

@@ -19,7 +19,7 @@ from course.allowance import Allowance
 from course.lessons import Lesson
 from course.sandbox import runner
 from course.sandbox.exercises import Exercise
-from course.sandbox.models import Attempt
+from course.sandbox.models import Attempt, HintTrack
 
 TEMPLATE = "sandbox/_sandbox.html"
 PLAYGROUND = "playground"
@@ -38,6 +38,15 @@ CACHE_LABELS = {
     "read+write": "Read, then written further",
     "none": "Not cached",
 }
+ANSWERED_BY = {
+    "site": "This site, which refused it",
+    "site-api": "This site, by the API's rules",  # live: not sent to Claude
+    "simulator": "The simulator",
+    "fault": "The simulator (failure on purpose)",
+    "claude": "Claude (live)",
+    "nobody": "No one: no answer came back",
+}
+HINTS_SESSION_KEY = "sandbox-hints"  # a visitor's hints, until they sign in
 _FORMATTER = HtmlFormatter(nowrap=True)
 
 
@@ -48,7 +57,6 @@ class SandboxState:
     body: str
     model: str = ""
     fault: str = ""
-    hints_shown: int = 0
     result: dict | None = None
     code: dict | None = None
     notice: str = ""
@@ -142,15 +150,18 @@ def event_view(item: dict) -> dict:
 
 def result_view(result: dict) -> dict:
     body = result.get("response")
-    if result.get("error"):
-        body = {
-            "type": "error",
-            "error": {k: v for k, v in result["error"].items() if k != "status"},
-        }
+    error = result.get("error")
+    if error:
+        keep = {k: v for k, v in error.items() if k not in ("status", "source")}
+        body = {"type": "error", "error": keep}
+    who = result.get("answered_by") or ("claude" if result.get("mode") == "live" else "simulator")
+    if who == "site" and not (error or {}).get("source"):
+        who = "site-api"  # live: the API's rules, checked here before any call
     return result | {
         "body_html": highlight_json(body) if body is not None else "",
         "cache_label": CACHE_LABELS.get(str(result.get("cache")), str(result.get("cache") or "")),
         "diagnosis": claude.diagnosis((result.get("response") or {}).get("diagnostics")),
+        "answered_by_label": ANSWERED_BY.get(who, who),
     }
 
 
@@ -158,21 +169,56 @@ def render_event(item: dict) -> str:
     return render_to_string(f"{TEMPLATE}#event", {"event": event_view(item)})
 
 
-def render_result(result: dict) -> dict[str, str]:
-    """The result and the verdict regions of a sandbox, as sandbox.js swaps them in."""
-    verdict = result.get("verdict")
-    return {
-        "result": render_to_string(f"{TEMPLATE}#result", {"result": result_view(result)}),
-        "verdict": render_to_string(
-            f"{TEMPLATE}#verdict", {"verdict": verdict, "notice": notice_for(result)}
-        ),
+def render_result(
+    result: dict, request: HttpRequest, lesson: Lesson, exercise: Exercise | None
+) -> dict[str, str]:
+    """The result, the verdict and (after a hint) the hints regions, as sandbox.js swaps them."""
+    view = result_view(result)
+    verdict = result.get("verdict") or {}
+    context = {"result": view, "verdict": verdict, "notice": notice_for(result)}
+    html = {
+        "result": render_to_string(f"{TEMPLATE}#result", {"result": view}),
+        "verdict": render_to_string(f"{TEMPLATE}#verdict", context | {"anchor": anchor(exercise)}),
     }
+    if exercise is not None and verdict.get("hints_shown"):
+        html["hints"] = render_hints(request, lesson, exercise, verdict["hints_shown"])
+    return html
+
+
+def render_hints(request: HttpRequest, lesson: Lesson, exercise: Exercise, shown: int) -> str:
+    """The revealed hints, and the hint button (out of band) that says if one is left."""
+    sandbox = {"exercise": exercise, "anchor": anchor(exercise), "hints_shown": shown}
+    context = {"sandbox": sandbox, "lesson": lesson, "oob": True}
+    return render_to_string(f"{TEMPLATE}#hints", context, request=request)
+
+
+def hints_shown(request: HttpRequest, lesson: Lesson) -> dict[str, int]:
+    """How many hints of each exercise in the lesson this learner (or visitor) has seen."""
+    if request.user.is_authenticated:
+        return HintTrack.objects.shown(request.user, lesson.slug)
+    saved = request.session.get(HINTS_SESSION_KEY, {})
+    prefix = f"{lesson.slug}/"
+    return {key.removeprefix(prefix): n for key, n in saved.items() if key.startswith(prefix)}
+
+
+def reveal_hint(request: HttpRequest, lesson: Lesson, exercise: Exercise) -> int:
+    """Show one more hint (learners keep the count in the database, visitors in the session)."""
+    total = len(exercise.hints)
+    if request.user.is_authenticated:
+        return HintTrack.reveal_next(request.user, lesson.slug, exercise.id, total)
+    saved = dict(request.session.get(HINTS_SESSION_KEY, {}))
+    key = f"{lesson.slug}/{exercise.id}"
+    saved[key] = min(saved.get(key, 0) + 1, total)
+    request.session[HINTS_SESSION_KEY] = saved
+    return saved[key]
 
 
 def notice_for(result: dict) -> str:
     """What the status region says after a run that has no verdict (the free-form sandbox)."""
     if result.get("error"):
         error = result["error"]
+        if error.get("source") == "sandbox":
+            return f"Refused by this site, never sent: {result.get('status')} {error.get('type')}."
         return f"Finished with an error: {result.get('status')} {error.get('type', '')}."
     stop = (result.get("response") or {}).get("stop_reason")
     return f"Finished: {result.get('status')}, stop reason {stop}." if stop else "Finished."
@@ -217,6 +263,7 @@ def sandbox_context(
     state: SandboxState | None,
     passed: set[str],
     latest: dict[str, str],
+    hints: dict[str, int],
 ) -> dict:
     key = exercise.id if exercise else ""
     first = starter(exercise)
@@ -237,7 +284,7 @@ def sandbox_context(
         "model": model,
         "faults": FAULTS,
         "fault": str(fault),
-        "hints_shown": state.hints_shown if state else 0,
+        "hints_shown": hints.get(key, 0),
         "passed": key in passed,
         "mode": runner.mode(),
         "events": [event_view(e) for e in state.events] if state else [],
@@ -251,6 +298,7 @@ def sandbox_context(
         "lesson": lesson,
         "result": sandbox["result"],
         "verdict": (result or {}).get("verdict"),
+        "anchor": sandbox["anchor"],
         "allowance": _allowance(request.user),
         "notice": (state.notice if state else "") or (notice_for(result) if result else ""),
         "code": state.code if state else None,
@@ -264,12 +312,19 @@ def lesson_html(
     states = states or {}
     passed = progress.exercises_passed(request, lesson)
     latest = _latest_bodies(request.user, lesson)
+    hints = hints_shown(request, lesson)
     exercises = {exercise.id: exercise for exercise in lesson.exercises}
 
     def draw(exercise: Exercise | None) -> str:
         key = exercise.id if exercise else ""
         context = sandbox_context(
-            request, lesson, exercise, state=states.get(key), passed=passed, latest=latest
+            request,
+            lesson,
+            exercise,
+            state=states.get(key),
+            passed=passed,
+            latest=latest,
+            hints=hints,
         )
         return render_to_string(TEMPLATE, context, request=request)
 

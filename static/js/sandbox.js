@@ -23,6 +23,86 @@
     try { JSON.parse(text); return ""; } catch (error) { return describeJsonError(text, error); }
   }
 
+  // Where a request field sits in the JSON text, as jsonc-parser's findNodeAtLocation finds it:
+  // `path` is the verdict's field ("system", "messages[-1].content"; a negative index counts
+  // from the end). Returns {from, to, found}: the key and its value (cut at the end of the key's
+  // line), or the nearest enclosing field when the request lacks it (found: false); null when
+  // the text is not JSON or no part of the path is there.
+  function locateField(text, path) {
+    var at = 0;
+    function fail() { throw new SyntaxError("not JSON at " + at); }
+    function space() { while (at < text.length && " \t\n\r".indexOf(text[at]) >= 0) at++; }
+    function string() {
+      var start = at++;
+      while (at < text.length && text[at] !== '"') at += text[at] === "\\" ? 2 : 1;
+      if (at++ >= text.length) fail();
+      return { from: start, to: at, key: JSON.parse(text.slice(start, at)) };
+    }
+    function value() {
+      space();
+      var start = at, node;
+      if (text[at] === "{") {
+        node = { from: at++, fields: [] };
+        space();
+        if (text[at] === "}") at++;
+        else for (;;) {
+          space();
+          if (text[at] !== '"') fail();
+          var key = string();
+          space();
+          if (text[at++] !== ":") fail();
+          node.fields.push({ key: key, value: value() });
+          space();
+          if (text[at] === ",") { at++; continue; }
+          if (text[at++] !== "}") fail();
+          break;
+        }
+      } else if (text[at] === "[") {
+        node = { from: at++, items: [] };
+        space();
+        if (text[at] === "]") at++;
+        else for (;;) {
+          node.items.push(value());
+          space();
+          if (text[at] === ",") { at++; continue; }
+          if (text[at++] !== "]") fail();
+          break;
+        }
+      } else if (text[at] === '"') {
+        node = { from: string().from };
+      } else {
+        var word = /^(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(at, at + 400));
+        if (!word) fail();
+        at += word[0].length;
+        node = { from: start };
+      }
+      node.to = at;
+      return node;
+    }
+    var node;
+    try { node = value(); } catch (error) { return null; }
+    var place = null, found = true, steps = /([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]/g, step;
+    while ((step = steps.exec(path))) {
+      var next = null, from = null;
+      if (step[1] !== undefined && node.fields) {
+        var field = node.fields.filter(function (f) { return f.key.key === step[1]; }).pop();
+        if (field) { next = field.value; from = field.key.from; }
+      } else if (step[2] !== undefined && node.items) {
+        var index = Number(step[2]);
+        next = node.items[index < 0 ? node.items.length + index : index] || null;
+        if (next) from = next.from;
+      }
+      if (!next) { found = false; break; }
+      node = next;
+      place = { from: from, to: next.to };
+    }
+    if (!place) return null;
+    var lineEnd = text.indexOf("\n", place.from);
+    if (lineEnd >= 0 && lineEnd < place.to) place.to = text.slice(place.from, lineEnd).trimEnd().length + place.from;
+    place.found = found;
+    return place;
+  }
+
   // The editor: CodeMirror when its bundle loaded, else the textarea itself. Either way the
   // textarea keeps the current text, so htmx ("Get code") and the plain form post it.
   function makeEditor(section, textarea, onChange, onRun) {
@@ -33,7 +113,8 @@
         get: function () { return textarea.value; },
         set: function (text) { textarea.value = text; onChange(text); },
         focus: function () { textarea.focus(); },
-        lintNow: function () {}
+        lintNow: function () {},
+        mark: function () {} // the verdict names the field in text
       };
     }
     var errorBox = $(section, "json-error");
@@ -44,7 +125,18 @@
       errorBox.hidden = !diagnostics.length;
       return diagnostics;
     }, { delay: 300 });
-    var extensions = [
+    // The field the first failing check names, marked until the next run; edits move it along.
+    var setMark = CM.StateEffect.define();
+    var marked = CM.StateField.define({
+      create: function () { return CM.Decoration.none; },
+      update: function (marks, transaction) {
+        marks = marks.map(transaction.changes);
+        transaction.effects.forEach(function (effect) { if (effect.is(setMark)) marks = effect.value; });
+        return marks;
+      },
+      provide: function (field) { return CM.EditorView.decorations.from(field); }
+    });
+    var extensions = [marked, 
       CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(),
       CM.drawSelection(), CM.indentOnInput(), CM.syntaxHighlighting(CM.classHighlighter),
       CM.bracketMatching(), CM.closeBrackets(), CM.highlightActiveLine(), CM.json(), lint,
@@ -53,7 +145,8 @@
         .concat(CM.closeBracketsKeymap, CM.defaultKeymap, CM.historyKeymap, CM.lintKeymap, [CM.indentWithTab])),
       CM.EditorView.contentAttributes.of({
         "aria-label": "Request body",
-        "aria-describedby": errorBox.id + " " + section.id + "-editor-help"
+        // The verdict's "Look at: <field>" note, when a failed check names one.
+        "aria-describedby": errorBox.id + " " + section.id + "-editor-help " + section.id + "-look-at"
       }),
       CM.EditorView.updateListener.of(function (update) {
         if (update.docChanged) {
@@ -78,7 +171,26 @@
       // One undoable change: Ctrl+Z brings back what Reset or "Try it" replaced.
       set: function (text) { view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }); },
       focus: function () { view.focus(); },
-      lintNow: function () { CM.forceLinting(view); }
+      lintNow: function () { CM.forceLinting(view); },
+      // Mark `field` (or its nearest enclosing field); nothing when it is null or not there.
+      mark: function (field) {
+        var place = field ? locateField(view.state.doc.toString(), field) : null;
+        var marks = CM.Decoration.none;
+        if (place && place.to > place.from) {
+          marks = CM.Decoration.set([CM.Decoration.mark({
+            class: "cm-look-at" + (place.found ? "" : " is-around"),
+            attributes: { title: "Look at: " + field + (place.found ? "" : " (not in the request yet)") }
+          }).range(place.from, place.to)]);
+        }
+        view.dispatch({ effects: setMark.of(marks) });
+        if (marks.size) {
+          // Bring the mark into the editor's own view, without scrolling the page.
+          var block = view.lineBlockAt(place.from), scroller = view.scrollDOM;
+          if (block.top < scroller.scrollTop || block.bottom > scroller.scrollTop + scroller.clientHeight) {
+            scroller.scrollTop = Math.max(block.top - scroller.clientHeight / 3, 0);
+          }
+        }
+      }
     };
   }
 
@@ -89,7 +201,7 @@
     var starter = starterNode ? JSON.parse(starterNode.textContent) : "";
     var key = "sandbox-draft:" + section.dataset.lesson + ":" + (section.dataset.exercise || "playground");
     var runButton = $(section, "run"), stopButton = $(section, "stop");
-    var hintButton = $(section, "hint"), modelPicker = $(section, "model");
+    var modelPicker = $(section, "model");
     var output = $(section, "output"), timeline = $(section, "timeline");
     var timelineWrap = $(section, "timeline-wrap"), result = $(section, "result");
     var verdict = $(section, "verdict"), draftNote = $(section, "draft-note");
@@ -158,6 +270,11 @@
       } else if (item.kind === "result") {
         result.innerHTML = item.html.result;
         say(item.html.verdict);
+        editor.mark(item.verdict && item.verdict.field);
+        // A failed run revealed the next hint: the list and the button follow (htmx swaps
+        // the button out of band, as after "Show a hint").
+        var hints = $(section, "hints");
+        if (item.html.hints && hints && window.htmx) window.htmx.swap(hints, item.html.hints, { swapStyle: "innerHTML" });
         if (item.verdict && item.verdict.passed) markPassed(item);
         // The tutor and every sandbox share one allowance: show what is left everywhere.
         if (item.allowance_html) {
@@ -213,6 +330,7 @@
       timelineWrap.hidden = true;
       timeline.replaceChildren();
       result.replaceChildren();
+      editor.mark(null);
       notice("Running…");
       try {
         var response = await fetch(section.dataset.streamUrl, {
@@ -242,18 +360,6 @@
 
     stopButton.addEventListener("click", function () { if (running) running.abort(); });
 
-    function showHint() {
-      var next = section.querySelector(".sandbox-hint[hidden]");
-      if (next) {
-        next.hidden = false;
-        form.elements.hints_shown.value = section.querySelectorAll(".sandbox-hint:not([hidden])").length;
-      }
-      if (!section.querySelector(".sandbox-hint[hidden]")) {
-        hintButton.disabled = true;
-        hintButton.title = "That was the last hint";
-      }
-    }
-
     function reset() {
       if (editor.get() !== starter &&
           !window.confirm("Replace your request with the starter? Undo (Ctrl+Z) in the editor brings your version back.")) return;
@@ -265,10 +371,9 @@
 
     form.addEventListener("submit", function (event) {
       var action = event.submitter && event.submitter.value;
-      if (action === "code") return; // htmx posts it; without htmx the page does
+      if (action === "code" || action === "hint") return; // htmx posts it; without htmx the page does
       event.preventDefault();
-      if (action === "hint") showHint();
-      else if (action === "reset") reset();
+      if (action === "reset") reset();
       else run();
     });
 

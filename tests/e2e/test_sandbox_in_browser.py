@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Locator, Page, expect
 
 from course.lessons import load_catalogue
@@ -68,9 +69,14 @@ def test_a_learner_fails_an_exercise_with_a_hint_then_fixes_the_request_and_pass
 
     box.get_by_role("button", name="Run").click()
     expect(verdict(box)).to_contain_text("Not yet.", timeout=TIMEOUT)
-    expect(verdict(box)).to_contain_text("Hint:")
-    expect(box.get_by_text("invalid_request_error").first).to_be_visible()
+    # The task asks to run the starter first: the API's error leads, and no hint is used.
+    expect(verdict(box)).to_contain_text(
+        "The API refused the request (400 invalid_request_error): max_tokens"
+    )
+    expect(verdict(box)).to_contain_text("That was the starter, unchanged, so it used no hint.")
+    expect(verdict(box)).to_contain_text("Look at: max_tokens (not in the request yet)")
     expect(box.locator("[data-role=status]")).to_have_text("400")
+    expect(box.get_by_role("list", name="Hints").get_by_role("listitem")).to_have_count(0)
     shot(page, box, "lesson1-not-yet")
 
     editor(box).fill(first.solution)
@@ -85,6 +91,87 @@ def test_a_learner_fails_an_exercise_with_a_hint_then_fixes_the_request_and_pass
     expect(sandbox(page, first.id).get_by_text("Passed", exact=True)).to_be_visible()
     page.goto("/")
     expect(page.get_by_text(re.compile(r"Exercises 1/\d+ passed"))).to_be_visible()
+
+
+def look_at(box: Locator) -> Locator:
+    return box.locator(".cm-look-at")
+
+
+def test_a_failed_run_shows_the_first_failing_check_and_marks_its_field(page: Page):
+    sign_up(page, LESSON_1)
+    first = exercise("messages-api", "first-request")
+    box = sandbox(page, first.id)
+    editor(box).fill(first.solution.replace('"max_tokens": 1024', '"max_tokens": 0'))
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text("Not yet.", timeout=TIMEOUT)
+    checks = verdict(box).locator("[data-role=failed-check]")
+    expect(checks).to_contain_text(f"Check 2 of {len(first.checks)}")
+    if first.checks[1].part:
+        expect(checks).to_contain_text(f"Part of the task: {first.checks[1].part}")
+    expect(checks).to_contain_text("Look at: max_tokens")
+    expect(verdict(box)).not_to_contain_text("Claude was cut off")  # the first failure only
+    expect(look_at(box)).to_have_text('"max_tokens": 0')
+    expect(look_at(box)).to_have_attribute("title", "Look at: max_tokens")
+    # The editor tells a screen reader where to look.
+    described = editor(box).get_attribute("aria-describedby") or ""
+    assert f"exercise-{first.id}-look-at" in described.split()
+    expect(page.locator(f"#exercise-{first.id}-look-at")).to_have_text("Look at: max_tokens")
+    shot(page, box, "lesson1-look-at")
+
+    # The mark follows the field while the learner edits, and goes once the run passes.
+    box.locator(".cm-content").click()
+    page.keyboard.press("Control+Home")
+    page.keyboard.press("Enter")
+    expect(look_at(box)).to_have_text('"max_tokens": 0')
+    editor(box).fill(first.solution)
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text("Passed.", timeout=TIMEOUT)
+    expect(look_at(box)).to_have_count(0)
+
+
+def test_an_api_refusal_marks_the_field_its_error_names(page: Page):
+    sign_up(page, LESSON_1)
+    first = exercise("messages-api", "first-request")
+    box = sandbox(page, first.id)
+    body = first.starter.replace(
+        '"messages": [', '"max_tokens": 64,\n  "temperature": 1,\n  "messages": ['
+    )
+    editor(box).fill(body)
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text("The API refused the request", timeout=TIMEOUT)
+    expect(verdict(box)).to_contain_text("Look at: temperature")
+    expect(look_at(box)).to_have_text('"temperature": 1')
+
+
+def test_a_run_the_site_refuses_is_not_graded_and_keeps_the_hints(page: Page):
+    sign_up(page, LESSON_1)
+    first = exercise("messages-api", "first-request")
+    box = sandbox(page, first.id)
+    hints = box.get_by_role("list", name="Hints").get_by_role("listitem")
+    box.get_by_role("button", name="Show a hint").click()
+    expect(hints).to_have_count(1)
+    editor(box).fill('{"model": "claude-haiku-5-5", "max_tokens": 5,')
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text(
+        "Not graded: The request body is not valid JSON", timeout=TIMEOUT
+    )
+    expect(verdict(box)).not_to_contain_text("Hint")
+    expect(box.locator("[data-role=answered-by]")).to_have_text("This site, which refused it")
+    expect(hints).to_have_count(1)
+    shot(page, box, "lesson1-not-graded")
+
+    # A real failure reveals the next hint, in the verdict and in the list alike.
+    editor(box).fill(first.solution.replace('"max_tokens": 1024', '"max_tokens": 0'))
+    box.get_by_role("button", name="Run").click()
+    expect(verdict(box)).to_contain_text("Hint 2:", timeout=TIMEOUT)
+    expect(hints).to_have_count(2)
+    page.reload()
+    box = sandbox(page, first.id)
+    hints = box.get_by_role("list", name="Hints").get_by_role("listitem")
+    expect(hints).to_have_count(2)
+    box.get_by_role("button", name="Show a hint").click()
+    expect(hints).to_have_count(3)
+    expect(box.get_by_role("button", name="Show a hint")).to_be_disabled()
 
 
 def test_a_streamed_run_shows_its_events_on_a_timeline(page: Page):
@@ -217,6 +304,39 @@ def test_the_sandbox_fits_a_phone_and_a_desktop_in_both_colour_schemes(page: Pag
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{overflow}px wider than a {width}px {scheme} screen"
             shot(page, box, f"lesson4-{width}-{scheme}")
+
+
+def serious_problems(page: Page, selector: str) -> list[str]:
+    """What axe-core finds serious or critical in one part of the page."""
+    results = Axe().run(page, context=selector)
+    return [
+        f"{v['id']}: {v['help']} at " + ", ".join(str(n["target"]) for n in v["nodes"][:5])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_a_failed_check_and_a_refused_run_fit_a_phone_and_a_desktop(page: Page):
+    sign_up(page, LESSON_1)
+    first = exercise("messages-api", "first-request")
+    wrong = first.solution.replace('"max_tokens": 1024', '"max_tokens": 0')
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width in (390, 1280):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.goto(LESSON_1)
+            box = sandbox(page, first.id)
+            for body, seen, name in (
+                (wrong, "Look at:", "failed"),
+                ("{", "Not graded:", "refused"),
+            ):
+                editor(box).fill(body)
+                box.get_by_role("button", name="Run").click()
+                expect(verdict(box)).to_contain_text(seen, timeout=TIMEOUT)
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{overflow}px wider than a {width}px {scheme} screen"
+                assert serious_problems(page, f"#exercise-{first.id}") == [], (name, scheme)
+                shot(page, box, f"lesson1-{name}-{width}-{scheme}")
 
 
 def test_stop_cancels_a_streamed_run_and_the_next_run_goes_through(page: Page):

@@ -1,9 +1,10 @@
 // The parts of CodeMirror 6 the sandbox uses, bundled into one file (see ../README.md).
 // Highlighting uses classHighlighter, so colours come from static/css/sandbox.css (tok-* classes)
 // and follow the site's light and dark themes.
-export { EditorState, Compartment } from "@codemirror/state";
+export { EditorState, Compartment, StateField, StateEffect } from "@codemirror/state";
 export {
   EditorView,
+  Decoration,
   keymap,
   lineNumbers,
   highlightActiveLine,
