@@ -579,10 +579,8 @@ async def _grade(state: _Run, exercise: Exercise, result: dict[str, Any]) -> dic
     starter = _same_json(state.body_text, exercise.starter)
     shown = None
     if not starter:
-        shown = await _wait(
-            allowance_hookup.own_thread(HintTrack.reveal_next)(
-                state.user, state.lesson.slug, exercise.id, len(exercise.hints)
-            )
+        shown = await sync_to_async(HintTrack.reveal_next)(
+            state.user, state.lesson.slug, exercise.id, len(exercise.hints)
         )
     return {
         "graded": True,
