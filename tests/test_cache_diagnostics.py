@@ -34,7 +34,9 @@ def result_with(diagnostics) -> dict:
 
 
 def panel(diagnostics) -> str:
-    return html.unescape(widgets.render_result(result_with(diagnostics), None, None, None)["result"])
+    return html.unescape(
+        widgets.render_result(result_with(diagnostics), None, None, None)["result"]
+    )
 
 
 def test_the_result_panel_names_the_cache_miss_reason_and_the_tokens_it_cost():
