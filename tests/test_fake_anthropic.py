@@ -261,7 +261,8 @@ def test_temperature_is_rejected_on_api_version_2026_10_21(fake_anthropic: FakeA
     assert "temperature" in caught.value.api_message
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
     headers["content-type"] = "application/json"
-    body = {"model": MODEL, "max_tokens": 5, "messages": HELLO, "temperature": 0.2}
+    # On 2023-06-01 a model before Opus 4.7 still takes it (api-facts §2.3).
+    body = {"model": "claude-haiku-4-5", "max_tokens": 5, "messages": HELLO, "temperature": 0.2}
     assert raw_post(fake_anthropic, "/v1/messages", body, headers)[0] == 200
 
 
