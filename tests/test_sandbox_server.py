@@ -132,3 +132,18 @@ def test_make_simulator_serves_until_interrupted():
         process.kill()
         process.wait()
         process.stdout.close()
+
+
+def test_curl_waiting_for_100_continue_gets_it(server):
+    # curl asks before sending a larger body; without the interim answer it would wait a minute.
+    body = {"model": MODEL, "max_tokens": 20, "messages": HELLO, "system": HANDBOOK}
+    done = subprocess.run(
+        ["curl", "--silent", "--expect100-timeout", "60", "--header", "Expect: 100-continue"]
+        + ["--header", "x-api-key: any", "--header", "anthropic-version: 2026-10-21"]
+        + ["--header", "content-type: application/json", "--data", json.dumps(body)]
+        + [f"{server.url}/v1/messages"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert json.loads(done.stdout)["type"] == "message"
