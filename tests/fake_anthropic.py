@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from course.sandbox import simulator
-from course.sandbox.server import Exchange, MessagesServer, Pace, serve_until_stopped
+from course.sandbox.http1 import Exchange, serve_until_stopped
+from course.sandbox.server import MessagesServer, Pace
 from course.sandbox.validator import ApiError
 from tests.fake_replies import example_of, json_schema, stop_at
 

@@ -154,7 +154,9 @@ def test_the_raw_wire_format_has_named_events_and_a_ping(fake_anthropic: FakeAnt
     ]
     assert 'event: ping\ndata: {"type": "ping"}\n\n' in data.decode()
     message_delta = json.loads(frames[-2].split("\ndata: ")[1])
-    assert message_delta["delta"] == {"stop_reason": "end_turn", "stop_sequence": None}
+    delta = message_delta["delta"]
+    assert (delta["stop_reason"], delta["stop_sequence"]) == ("end_turn", None)
+    assert delta.get("stop_details") is None  # the simulator's shape: absent or null
     assert message_delta["usage"] == {"output_tokens": 10}
 
 

@@ -142,6 +142,15 @@ def test_parameters_the_sdk_does_not_take_still_reach_the_api(fake_anthropic):
     assert done.returncode != 0 and "temperature" in done.stderr
 
 
+def test_a_body_field_the_sdk_would_send_as_a_header_stays_in_the_body(fake_anthropic):
+    source = codegen.python(BODY | {"workspace_id": "wrkspc_01"})
+    assert 'extra_body={\n        "workspace_id": "wrkspc_01",' in source
+    done = run_python(source, fake_anthropic)
+    assert fake_anthropic.requests[-1].body["workspace_id"] == "wrkspc_01"
+    assert "anthropic-workspace-id" not in fake_anthropic.requests[-1].headers
+    assert done.returncode != 0 and "workspace_id" in done.stderr  # not a body field
+
+
 def test_the_curl_is_valid_shell_and_sends_the_body_as_json():
     command = codegen.curl(BODY)
     assert '--header "x-api-key: $ANTHROPIC_API_KEY"' in command

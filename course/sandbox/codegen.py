@@ -46,16 +46,27 @@ def _python_literal(value: Any, depth: int) -> str:
     return "{\n" + "\n".join(items) + f"\n{INDENT * depth}}}"
 
 
+# create() sends these as headers (anthropic-workspace-id, anthropic-user-profile-id): in a
+# body they are body fields, so they go through extra_body like any other unknown key.
+SDK_HEADER_PARAMETERS = {"workspace_id", "user_profile_id"}
+
+
 @cache
 def _sdk_parameters() -> frozenset[str]:
-    return frozenset(inspect.signature(Messages.create).parameters) - {"self", "stream"}
+    parameters = set(inspect.signature(Messages.create).parameters)
+    return frozenset(parameters - {"self", "stream", *SDK_HEADER_PARAMETERS})
 
 
-def _keyword_arguments(body: dict[str, Any]) -> str:
+def sdk_arguments(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body as the SDK's keyword arguments, and the rest for its `extra_body`."""
     # The SDK takes what it knows as keywords; anything else (temperature, which SDK 1.0 removed,
     # or a typo) still reaches the API through extra_body, so the snippet shows the API's answer.
     known = {key: value for key, value in body.items() if key in _sdk_parameters()}
-    extra = {key: value for key, value in body.items() if key not in known}
+    return known, {key: value for key, value in body.items() if key not in known}
+
+
+def _keyword_arguments(body: dict[str, Any]) -> str:
+    known, extra = sdk_arguments(body)
     lines = [f"{INDENT}{key}={_python_literal(value, 1)}," for key, value in known.items()]
     if extra:
         lines.append(f"{INDENT}extra_body={_python_literal(extra, 1)},")

@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import functools
-import http.client
-import json
-import signal
-import socket
-import threading
+import logging
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,13 +21,13 @@ from typing import Any
 
 from course.models_data import ModelData, ModelInfo, parse_model_data
 from course.sandbox import simulator, validator
+from course.sandbox.http1 import Exchange, HttpServer, serve_until_stopped
 from course.sandbox.validator import ApiError
 
+logger = logging.getLogger(__name__)
 MODELS_FILE = Path(__file__).resolve().parents[2] / "lessons" / "models.yaml"
 DEFAULT_PORT = 8790
 MESSAGES, COUNT_TOKENS, MODELS = "/v1/messages", "/v1/messages/count_tokens", "/v1/models"
-SSE_HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-SSE_HEAD += b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
 LIFECYCLE = {"deprecated": "deprecated", "retired": "retired"}  # current and legacy: active
 
 
@@ -60,87 +54,6 @@ def model_info(model: ModelInfo) -> dict[str, Any]:
     }
 
 
-class _Reader(asyncio.StreamReader):
-    """A StreamReader that also tells when the client hung up, without reading anything."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=2**16, loop=loop)
-        self.hung_up = asyncio.Event()
-
-    def feed_eof(self) -> None:
-        super().feed_eof()
-        self.hung_up.set()
-
-    def set_exception(self, exc: BaseException) -> None:
-        super().set_exception(exc)
-        self.hung_up.set()
-
-
-@dataclasses.dataclass
-class Exchange:
-    """One request on one connection, and the ways to answer it."""
-
-    reader: _Reader
-    writer: asyncio.StreamWriter
-    method: str
-    path: str
-    headers: dict[str, str]  # lower-cased names
-    raw: bytes
-    received_ns: int  # time.monotonic_ns() when the request head was read
-    request_id: str
-
-    @property
-    def keep_alive(self) -> bool:
-        return self.headers.get("connection", "").lower() != "close"
-
-    @functools.cached_property
-    def body(self) -> dict[str, Any] | None:
-        """The parsed JSON object, else None."""
-        try:
-            body = json.loads(self.raw)
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
-    async def send_json(
-        self, status: int, body: Any, headers: dict[str, str] | None = None
-    ) -> None:
-        payload = json.dumps(body).encode()
-        lines = [f"HTTP/1.1 {status} {http.client.responses.get(status, 'Error')}"]
-        fields = {"request-id": self.request_id, **(headers or {})}
-        fields |= {"content-type": "application/json", "content-length": str(len(payload))}
-        lines += [f"{name}: {value}" for name, value in fields.items()]
-        lines += [] if self.keep_alive else ["connection: close"]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
-        await self.writer.drain()
-
-    async def send_error(self, error: ApiError) -> None:
-        await self.send_json(error.status, error.body(self.request_id), error.headers)
-
-    async def start_stream(self, headers: dict[str, str] | None = None) -> None:
-        fields = {"request-id": self.request_id, **(headers or {})}
-        lines = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
-        self.writer.write(SSE_HEAD + lines.encode() + b"\r\n")
-        await self.writer.drain()
-
-    async def send_event(self, event: dict[str, Any]) -> None:
-        """One SSE event as one HTTP chunk (TCP_NODELAY sends it at once)."""
-        if self.reader.hung_up.is_set() or self.writer.is_closing():
-            raise ConnectionResetError("the client hung up")
-        data = simulator.sse([event])
-        self.writer.write(b"%x\r\n%s\r\n" % (len(data), data))
-        await self.writer.drain()
-
-    async def end_stream(self) -> None:
-        self.writer.write(b"0\r\n\r\n")
-        await self.writer.drain()
-
-    async def pause(self, seconds: float) -> None:
-        """Sleep, but wake up early if the client hangs up."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.reader.hung_up.wait(), seconds)
-
-
 @dataclasses.dataclass(frozen=True)
 class Pace:
     """When each content_block_delta is due: `ttft` s after the request arrived, then `rate`/s."""
@@ -153,7 +66,7 @@ class Pace:
         return received_ns / 1e9 + self.ttft + (index / self.rate if self.rate else 0.0)
 
 
-class MessagesServer:
+class MessagesServer(HttpServer):
     """The simulator on host:port, served by an asyncio loop in a daemon thread.
 
     `clock` (seconds) drives the simulated prompt cache's expiry, so tests can fake time.
@@ -167,46 +80,14 @@ class MessagesServer:
         model_data: ModelData | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.host, self.port, self.clock = host, port, clock
+        super().__init__(host=host, port=port)
+        self.clock = clock
         text = MODELS_FILE.read_text(encoding="utf-8")
         self.model_data = model_data or parse_model_data(text, MODELS_FILE)
         self.store = simulator.MemoryStore(clock=clock)
-        self._thread: threading.Thread | None = None
-        self._stop: Callable[[], None] | None = None
-        self._connections: set[asyncio.Task[None]] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def forget_cache(self) -> None:
         self.store = simulator.MemoryStore(clock=self.clock)
-
-    def start(self) -> MessagesServer:
-        ready, failure = threading.Event(), []
-        self._thread = threading.Thread(
-            target=self._run, args=(ready, failure), name=type(self).__name__, daemon=True
-        )
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self.stop()
-            raise failure[0]
-        return self
-
-    def stop(self) -> None:
-        """Close the listener and every connection (stalled ones too), then end the thread."""
-        if self._stop is not None:
-            self._stop()
-        if self._thread is not None:
-            self._thread.join()
-        self._thread = self._stop = None
-
-    def __enter__(self) -> MessagesServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # -- answering ----------------------------------------------------------------------------
 
@@ -227,6 +108,16 @@ class MessagesServer:
         except Refused as refused:
             await ex.send_error(refused.error)
             return ex.keep_alive
+        except OSError:
+            raise  # the client went away
+        except Exception:
+            # A request the validator let through but the simulator cannot answer: a bug here,
+            # answered as the API answers its own (500 api_error), never a dropped connection.
+            logger.exception("the simulator failed on %s %s", ex.method, ex.path)
+            if not ex.answered:
+                message = "The simulator failed on this request; its log says why."
+                await ex.send_error(ApiError(500, "api_error", message))
+            return False
 
     def check_headers(self, ex: Exchange) -> str:
         """The API version the request names, once its key and version headers are there."""
@@ -308,79 +199,6 @@ class MessagesServer:
                 times.append(time.monotonic_ns())
         if end:
             await ex.end_stream()
-
-    # -- the event loop thread ----------------------------------------------------------------
-
-    def _run(self, ready: threading.Event, failure: list[BaseException]) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # main thread's
-        loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self._serve(loop, ready))
-        except BaseException as exc:  # handed to start()
-            failure.append(exc)
-        finally:
-            ready.set()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    async def _serve(self, loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-        stopping = asyncio.Event()
-        server = await loop.create_server(
-            lambda: asyncio.StreamReaderProtocol(_Reader(loop), self._connection, loop=loop),
-            self.host,
-            self.port,
-            backlog=1024,
-        )
-        self.port = server.sockets[0].getsockname()[1]
-        self._stop = lambda: loop.call_soon_threadsafe(stopping.set)
-        ready.set()
-        await stopping.wait()
-        server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        await server.wait_closed()
-
-    async def _connection(self, reader: _Reader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            while await self.handle(await self._read_request(reader, writer)):  # keep-alive
-                pass
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, OSError):
-            pass  # the client went away, or sent something that is not HTTP
-        except asyncio.CancelledError:
-            pass  # stop(); a cancelled connection task would make asyncio log an error
-        finally:
-            self._connections.discard(task)
-            writer.transport.abort()
-
-    async def _read_request(self, reader: _Reader, writer: asyncio.StreamWriter) -> Exchange:
-        head = await reader.readuntil(b"\r\n\r\n")  # IncompleteReadError ends the connection
-        received_ns = time.monotonic_ns()
-        request_line, *lines = head.decode("latin-1").split("\r\n")
-        method, target = (request_line.split(" ") + [""])[:2]
-        pairs = (line.partition(":") for line in lines if line)
-        headers = {name.strip().lower(): value.strip() for name, _, value in pairs}
-        if headers.get("expect", "").lower() == "100-continue":  # curl, for larger bodies
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        raw = await reader.readexactly(int(headers.get("content-length") or 0))
-        path = target.split("?")[0]
-        request_id = simulator.new_id("req_")
-        return Exchange(reader, writer, method, path, headers, raw, received_ns, request_id)
-
-
-def serve_until_stopped(server: MessagesServer, banner: str) -> None:
-    """Run `server` in the foreground until SIGINT or SIGTERM; print `banner` with its {url}."""
-    for signum in (signal.SIGINT, signal.SIGTERM):  # even when started with SIGINT ignored
-        signal.signal(signum, signal.default_int_handler)
-    with server:
-        print(banner.format(url=server.url), flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-        print("stopped", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
