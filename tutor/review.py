@@ -292,6 +292,8 @@ class LessonSummary:
         total = self.usage.all_input
         return self.usage.cache_read / total if total else None
 
+    # The summary table's columns, by the names the template reads.
+
     @property
     def input_tokens(self) -> int:
         return self.usage.all_input
@@ -363,11 +365,9 @@ def lesson_summary(start: date, end: date) -> list[LessonSummary]:
         .values_list("conversation__lesson_slug")
         .annotate(n=Count("pk"))
     )
-    usage, feedback, errors = (
-        _usage_by_lesson(replies),
-        _feedback_by_lesson(conversations),
-        _errors_by_lesson(replies),
-    )
+    usage = _usage_by_lesson(replies)
+    feedback = _feedback_by_lesson(conversations)
+    errors = _errors_by_lesson(replies)
     rows = [
         LessonSummary(
             lesson=lesson,
