@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from course import markdown, placeholders, snapshots
@@ -152,6 +153,37 @@ def _check_body(
     return problems, links
 
 
+def _fill_tables(body: str) -> tuple[str, list[int]]:
+    """The body with each models table filled in, and for each of its lines the line of `body`
+    it came from (a table is many lines where its placeholder was one)."""
+    lines: list[str] = []
+    origin: list[int] = []
+    try:
+        for number, line in enumerate(body.split("\n")):
+            filled = placeholders.insert_tables(line, model_data).split("\n")
+            lines += filled
+            origin += [number] * len(filled)
+    except (ModelDataError, OSError):
+        # `placeholders.expand` has reported the broken data file: keep the placeholders.
+        return body, list(range(body.count("\n") + 1))
+    return "\n".join(lines), origin
+
+
+def _parse_body(md: MarkdownIt, body: str) -> tuple[str, list[Token]]:
+    """The body as learners and the tutor read it, and its tokens, parsed once.
+
+    Each token's `map` counts lines of `body` as written, so every problem found in the tokens
+    points at the line of the file, wherever a models table made the body longer.
+    """
+    source, origin = _fill_tables(body)
+    tokens = md.parse(source)
+    for token in tokens:
+        if token.map:
+            start, end = token.map
+            token.map = [origin[start], origin[max(end - 1, start)] + 1]
+    return source, tokens
+
+
 def parse_lesson(text: str, path: Path) -> Lesson:
     # Placeholders first, so front matter, code blocks and exercise fences see the real values.
     placeholder_problems = placeholders.literal_facts(text, path, model_data)
@@ -160,15 +192,13 @@ def parse_lesson(text: str, path: Path) -> Lesson:
     split = split_front_matter(text, path)
     problems = FrontMatterChecker(split, path).check()
     md = markdown.markdown()
-    tokens = first_tokens = md.parse(split.body)
+    source, tokens = _parse_body(md, split.body)
     body_problems, links = _check_body(tokens, path, split.body_line)
     examples, example_problems = examples_in(tokens, path, split.body_line)
     problems += placeholder_problems + body_problems + example_problems
     if problems:
         raise LessonInvalid(problems)
-    source = placeholders.insert_tables(split.body, model_data)
-    tokens = md.parse(source)
-    exercises, exercise_problems = lesson_exercises(first_tokens, tokens, path, split.body_line)
+    exercises, exercise_problems = lesson_exercises(tokens, path, split.body_line)
     if exercise_problems:
         raise LessonInvalid(exercise_problems)
     toc = tuple(

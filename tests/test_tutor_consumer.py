@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -8,6 +7,7 @@ from asgiref.sync import sync_to_async
 
 from tests.fake_anthropic import Reply, Stall
 from tests.tutor_client import ask, connect, final_reply, learner, shown_text, until
+from tests.waiting import eventually
 from tutor.models import Message
 
 pytestmark = [
@@ -23,14 +23,11 @@ def messages() -> list[Message]:
 
 
 async def wait_for_status(status: str, timeout: float = 10) -> Message:
-    for _ in range(int(timeout / 0.05)):
+    async def last_reply_reached() -> Message | None:
         rows = [m for m in await messages() if m.is_assistant]
-        if rows and rows[-1].status == status:
-            return rows[-1]
-        await asyncio.sleep(0.05)
-    raise AssertionError(
-        f"no reply reached {status}: {[(m.pk, m.status) for m in await messages()]}"
-    )
+        return rows[-1] if rows and rows[-1].status == status else None
+
+    return await eventually(last_reply_reached, f"the last reply is {status}", timeout)
 
 
 async def test_it_streams_a_reply_and_saves_it(online):
@@ -85,10 +82,7 @@ async def test_stop_ends_the_reply_and_keeps_what_was_written(online):
     reply = await wait_for_status("stopped")
     assert "w0002" in reply.text and "w0400" not in reply.text
     await tutor.disconnect()
-    for _ in range(40):
-        if online.aborted_streams:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: online.aborted_streams, "the fake server sees the stream closed", 2)
     assert online.aborted_streams == 1  # the upstream request was closed, not left running
 
 
@@ -126,7 +120,9 @@ async def test_a_message_sent_twice_by_a_flaky_connection_is_answered_once(onlin
     await ask(tutor, "Only once please", client_id="dup-client-1")
     await ask(tutor, "Only once please", client_id="dup-client-1")
     await until(tutor, 'hx-swap-oob="outerHTML"')
-    await asyncio.sleep(0.2)
+    # The socket handles frames in order: once an empty question is answered, so is the repeat.
+    await ask(tutor, "")
+    await until(tutor, "Type a question first.")
     assert [m.role for m in await messages()] == ["user", "assistant"]
     assert len(online.requests) == 1
     await tutor.disconnect()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import re
 import shutil
@@ -51,7 +52,7 @@ import sqlite3, sys, time
 connection = sqlite3.connect(sys.argv[1], timeout=20, isolation_level=None)
 connection.execute("BEGIN IMMEDIATE")  # SQLite's one write lock, as another process would take it
 print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
+time.sleep(float(sys.argv[2]))  # holding the lock this long is the fault under test
 connection.execute("ROLLBACK")
 print("released", flush=True)
 """
@@ -88,7 +89,7 @@ class OwnRedis:
 
     def restart(self, down: float) -> None:
         stop_redis(self.process)
-        time.sleep(down)
+        time.sleep(down)  # the outage under test: Redis stays down this long
         self.process = start_redis(self.port)
 
 
@@ -210,6 +211,8 @@ class Tab:
 
     async def _reconnect(self, deadline: float) -> None:
         delay = min(2.0, 0.25 * 2 ** len(self.closes))
+        # The backoff a page waits before reconnecting is part of what it does, not a wait for
+        # something to happen.
         await asyncio.sleep(min(delay, max(0, deadline - time.monotonic())))
         self.attempts += 1
         with contextlib.suppress(OSError, TimeoutError, websockets.InvalidStatus):
@@ -248,8 +251,8 @@ async def settled_reply(env: dict[str, str], username: str, timeout: float = 20)
     while True:
         reply = (await asyncio.to_thread(replies, env, username))[-1]
         if reply["status"] != "streaming" or time.monotonic() > deadline:
-            return reply
-        await asyncio.sleep(0.5)
+            return reply  # at the deadline the caller reports the status it found
+        await asyncio.sleep(0.5)  # how often to look: each look starts a process
 
 
 def frames_with_new_words(log: list[tuple[float, str]], since: float) -> int:
@@ -425,6 +428,19 @@ async def test_killing_the_writing_process_shows_the_reply_interrupted_on_the_ot
     assert not problems, "\n".join(problems)
 
 
+async def until_draining(busy: Tab, deadline: float) -> None:
+    """Ask on `busy`, whose reply is still streaming, until its process says it is restarting.
+
+    Until the process handles SIGTERM it turns the question away as busy, after as restarting;
+    neither saves it, so asking changes nothing the test checks.
+    """
+    for attempt in itertools.count(1):
+        await busy.ask("Are you draining yet?", f"drain-probe-{attempt}")
+        refusal = await busy.until("(?i)restarting|still answering", deadline)
+        if "restarting" in refusal.lower():
+            return
+
+
 @pytest.mark.asyncio
 async def test_sigterm_drains_replies_in_flight_and_turns_new_questions_away(site):
     env, cookies = site
@@ -445,8 +461,8 @@ async def test_sigterm_drains_replies_in_flight_and_turns_new_questions_away(sit
         await short.until("w0002", time.monotonic() + 15)  # about 1.4 s left to write
         process.terminate()
         terminated = time.monotonic()
-        await asyncio.sleep(0.5)
         try:
+            await until_draining(long, terminated + 3)
             await late.ask(late_q, "drain-late-1")
             refusal = await late.until("(?i)restarting", terminated + 3)
         except (AssertionError, websockets.ConnectionClosed) as error:

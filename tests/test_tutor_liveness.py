@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tests.fake_anthropic import Reply
 from tests.tutor_client import ask, connect, learner, until
+from tests.waiting import eventually
 from tutor import drain, generation, progress
 from tutor.models import Conversation, Message
 
@@ -34,18 +35,29 @@ def reply_written_elsewhere(user) -> Message:
     )
 
 
+async def keep_saving(message: Message) -> None:
+    """The other process's writer, alive: it saves the reply again and again."""
+    while True:
+        await sync_to_async(Message.objects.filter(pk=message.pk).update)(updated_at=timezone.now())
+        await asyncio.sleep(0.1)  # how often it saves: part of what is simulated
+
+
 @sync_to_async
 def refresh(message: Message) -> Message:
     return Message.objects.get(pk=message.pk)
 
 
 async def test_a_socket_shows_a_reply_as_interrupted_once_its_writer_stops_saving(settings):
-    settings.TUTOR_STALE_SECONDS = 1
+    settings.TUTOR_STALE_SECONDS = 2  # the writer saves every 0.1 s: a busy machine stays under
     user, cookie = await learner()
     reply = await reply_written_elsewhere(user)
-    tutor = await connect(cookie)
-    # The writer is alive (it saved just now): the socket follows the reply.
-    assert (await refresh(reply)).status == "streaming"
+    writer = asyncio.create_task(keep_saving(reply))
+    try:
+        tutor = await connect(cookie)
+        # The writer is alive (it keeps saving): the socket follows the reply.
+        assert (await refresh(reply)).status == "streaming"
+    finally:
+        writer.cancel()
     # Then it dies: no more saves. The socket notices without a reconnect.
     frames = await until(tutor, "status-interrupted", timeout=6)
     assert '"action": "retry"' in frames[-1] and "Half a rep" in frames[-1]
@@ -79,14 +91,14 @@ async def test_progress_is_appended_and_saved_while_the_reply_streams(online, se
     tutor = await connect(cookie)
     await ask(tutor, "Go on")
     await until(tutor, "w0010")
-    saved = ""
-    for _ in range(100):  # the saves happen on their own schedule: wait for one
+
+    async def saved_through_w0010() -> Message | None:
         row = await sync_to_async(Message.objects.filter(role="assistant").get)()
-        saved = row.text
-        if "w0010" in saved:
-            break
-        await asyncio.sleep(0.05)
-    assert "w0001 w0002" in saved and row.status == "streaming"
+        return row if "w0010" in row.text else None
+
+    # The saves happen on their own schedule: wait for one.
+    row = await eventually(saved_through_w0010, "a save with the tenth word", timeout=5)
+    assert "w0001 w0002" in row.text and row.status == "streaming"
     await until(tutor, FINAL)
     row = await sync_to_async(Message.objects.filter(role="assistant").get)()
     words = re.findall(r"w\d{4}", row.text)
@@ -105,7 +117,7 @@ async def test_a_draining_process_finishes_replies_and_refuses_new_questions(onl
     await until(tutor, "w0003")
     try:
         draining = asyncio.create_task(drain.drain())
-        await asyncio.sleep(0.1)
+        await eventually(lambda: generation.draining, "the process is draining")
         await ask(other, "Am I lost?")
         refused = await until(other, "restarting")
         assert "Am I lost?" in refused[-1]  # back in the box

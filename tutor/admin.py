@@ -16,6 +16,7 @@ from course.models_data import model_data
 from course.sandbox.stats import exercise_summary
 from tutor import review
 from tutor.models import Conversation, Feedback
+from tutor.review import lesson_title
 
 
 class WorstStatusFilter(admin.SimpleListFilter):
@@ -238,8 +239,6 @@ class ConversationAdmin(admin.ModelAdmin):
         lessons = catalogue().lessons
         rows = review.lesson_summary(start, end) if not error else []
         exercises = [] if error else exercise_summary(*review.period(start, end), lessons)
-        for row in rows:
-            row["title"] = lesson_title(row["lesson"])
         context = {
             **self.admin_site.each_context(request),
             "title": "Tutor summary by lesson",
@@ -288,12 +287,6 @@ def _download(content: str, content_type: str, extension: str) -> HttpResponse:
         f'attachment; filename="tutor-conversations-{stamp}.{extension}"'
     )
     return response
-
-
-def lesson_title(slug: str) -> str:
-    """ "3. Models, tokens and sampling" for a slug; the slug itself for a lesson since removed."""
-    lesson = catalogue().get(slug)
-    return f"{lesson.order}. {lesson.title}" if lesson else slug
 
 
 @admin.register(Feedback)

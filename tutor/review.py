@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import (
@@ -249,72 +251,138 @@ def period(start: date, end: date) -> tuple[datetime, datetime]:
     )
 
 
-def lesson_summary(start: date, end: date) -> list[dict]:
+@dataclass(frozen=True)
+class Usage:
+    """What a lesson's replies used: tokens of each kind and their cost in dollars."""
+
+    input: int = 0  # sent fresh, neither written to nor read from the cache
+    cache_write: int = 0
+    cache_read: int = 0
+    output: int = 0
+    cost: float = 0.0
+
+    @property
+    def all_input(self) -> int:
+        return self.input + self.cache_write + self.cache_read
+
+
+@dataclass(frozen=True)
+class LessonSummary:
+    """One lesson's row in the admin summary, over the conversations active in a period."""
+
+    lesson: str
+    conversations: int
+    turns: int
+    thumbs_up: int
+    thumbs_down: int
+    usage: Usage
+    errors: tuple[tuple[str, int], ...]  # (error type, replies), most frequent first
+
+    @property
+    def title(self) -> str:
+        return lesson_title(self.lesson)
+
+    @property
+    def feedback_ratio(self) -> float | None:
+        rated = self.thumbs_up + self.thumbs_down
+        return self.thumbs_up / rated if rated else None
+
+    @property
+    def cache_read_share(self) -> float | None:
+        total = self.usage.all_input
+        return self.usage.cache_read / total if total else None
+
+    # The summary table's columns, by the names the template reads.
+
+    @property
+    def input_tokens(self) -> int:
+        return self.usage.all_input
+
+    @property
+    def output_tokens(self) -> int:
+        return self.usage.output
+
+    @property
+    def cost(self) -> float:
+        return self.usage.cost
+
+    @property
+    def cost_per_conversation(self) -> float:
+        return self.usage.cost / self.conversations
+
+
+def lesson_title(slug: str) -> str:
+    """ "3. Models, tokens and sampling" for a slug; the slug itself for a lesson since removed."""
+    lesson = catalogue().get(slug)
+    return f"{lesson.order}. {lesson.title}" if lesson else slug
+
+
+def _usage_by_lesson(replies: QuerySet[Message]) -> dict[str, Usage]:
+    rows = replies.values(lesson=F("conversation__lesson_slug")).annotate(
+        input=Sum("input_tokens"),
+        cache_write=Sum("cache_creation_input_tokens"),
+        cache_read=Sum("cache_read_input_tokens"),
+        output=Sum("output_tokens"),
+        cost=Sum(cost_expression()),
+    )
+    return {row.pop("lesson"): Usage(**row) for row in rows}
+
+
+def _feedback_by_lesson(conversations: QuerySet[Conversation]) -> dict[str, Counter[str]]:
+    rows = (
+        Feedback.objects.filter(message__conversation__in=conversations)
+        .values_list("message__conversation__lesson_slug", "rating")
+        .annotate(n=Count("pk"))
+    )
+    ratings: dict[str, Counter[str]] = defaultdict(Counter)
+    for lesson, rating, n in rows:
+        ratings[lesson][rating] = n
+    return ratings
+
+
+def _errors_by_lesson(replies: QuerySet[Message]) -> dict[str, list[tuple[str, int]]]:
+    rows = (
+        replies.exclude(error_type="")
+        .values_list("conversation__lesson_slug", "error_type")
+        .annotate(n=Count("pk"))
+        .order_by("-n")
+    )
+    errors: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for lesson, error_type, n in rows:
+        errors[lesson].append((error_type, n))
+    return errors
+
+
+def lesson_summary(start: date, end: date) -> list[LessonSummary]:
     """Per lesson, over conversations active in [start, end]: usage, feedback, cost, errors."""
     since, until = period(start, end)
     conversations = Conversation.objects.filter(updated_at__gte=since, updated_at__lt=until)
-    replies = Message.objects.filter(
-        conversation__in=conversations, role=Message.Role.ASSISTANT
-    ).exclude(model="offline")
-    rows: dict[str, dict] = {}
-    for row in conversations.values("lesson_slug").annotate(conversations=Count("pk")):
-        rows[row["lesson_slug"]] = {
-            "lesson": row["lesson_slug"],
-            "conversations": row["conversations"],
-        }
-    for row in (
-        Message.objects.filter(conversation__in=conversations, role=Message.Role.USER)
-        .values("conversation__lesson_slug")
-        .annotate(turns=Count("pk"))
-    ):
-        rows[row["conversation__lesson_slug"]]["turns"] = row["turns"]
-    for row in replies.values("conversation__lesson_slug").annotate(
-        input=Sum("input_tokens"),
-        write=Sum("cache_creation_input_tokens"),
-        read=Sum("cache_read_input_tokens"),
-        output=Sum("output_tokens"),
-        cost=Sum(cost_expression()),
-    ):
-        rows[row["conversation__lesson_slug"]].update(row)
-    for row in (
-        Feedback.objects.filter(message__conversation__in=conversations)
-        .values("message__conversation__lesson_slug", "rating")
+    messages = Message.objects.filter(conversation__in=conversations)
+    replies = messages.filter(role=Message.Role.ASSISTANT).exclude(model="offline")
+    counts = conversations.values_list("lesson_slug").annotate(n=Count("pk"))
+    turns = dict(
+        messages.filter(role=Message.Role.USER)
+        .values_list("conversation__lesson_slug")
         .annotate(n=Count("pk"))
-    ):
-        rows[row["message__conversation__lesson_slug"]][row["rating"]] = row["n"]
-    for row in (
-        replies.exclude(error_type="")
-        .values("conversation__lesson_slug", "error_type")
-        .annotate(n=Count("pk"))
-        .order_by("-n")
-    ):
-        rows[row["conversation__lesson_slug"]].setdefault("errors", []).append(
-            (row["error_type"], row["n"])
+    )
+    usage = _usage_by_lesson(replies)
+    feedback = _feedback_by_lesson(conversations)
+    errors = _errors_by_lesson(replies)
+    rows = [
+        LessonSummary(
+            lesson=lesson,
+            conversations=n,
+            turns=turns.get(lesson, 0),
+            thumbs_up=feedback[lesson][Feedback.Rating.UP],
+            thumbs_down=feedback[lesson][Feedback.Rating.DOWN],
+            usage=usage.get(lesson, Usage()),
+            errors=tuple(errors[lesson]),
         )
-    result = []
-    for row in rows.values():
-        total_input = (row.get("input") or 0) + (row.get("write") or 0) + (row.get("read") or 0)
-        up, down = row.get("up", 0), row.get("down", 0)
-        cost = row.get("cost") or 0.0
-        result.append(
-            {
-                "lesson": row["lesson"],
-                "conversations": row["conversations"],
-                "turns": row.get("turns", 0),
-                "thumbs_up": up,
-                "thumbs_down": down,
-                "feedback_ratio": up / (up + down) if up + down else None,
-                "cache_read_share": (row.get("read") or 0) / total_input if total_input else None,
-                "input_tokens": total_input,
-                "output_tokens": row.get("output") or 0,
-                "cost": cost,
-                "cost_per_conversation": cost / row["conversations"],
-                "errors": row.get("errors", []),
-            }
-        )
+        for lesson, n in counts
+    ]
     order = {lesson.slug: lesson.order for lesson in catalogue().lessons}
     # Lessons in course order; a lesson no longer in the catalogue goes last.
-    return sorted(result, key=lambda row: (order.get(row["lesson"], len(order) + 1), row["lesson"]))
+    return sorted(rows, key=lambda row: (order.get(row.lesson, len(order) + 1), row.lesson))
 
 
 def next_in_queue(conversation: Conversation) -> Conversation | None:

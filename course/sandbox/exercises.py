@@ -84,7 +84,7 @@ def is_exercise(token: Token) -> bool:
 
 
 def fence_lines(tokens: list[Token], body_line: int) -> list[int]:
-    """File line of each exercise fence, in order (before placeholders shift the body)."""
+    """File line of each exercise fence, in order."""
     return [body_line + token.map[0] for token in tokens if is_exercise(token) and token.map]
 
 
@@ -322,16 +322,16 @@ def parse_exercises(
 
 
 def lesson_exercises(
-    first_tokens: list[Token], tokens: list[Token], path: Path, body_line: int
+    tokens: list[Token], path: Path, body_line: int
 ) -> tuple[tuple[Exercise, ...], list[Problem]]:
     """A lesson's exercises and their problems, each reference solution run against its checks.
 
-    `first_tokens` is the body as written (for line numbers), `tokens` the body with its
-    placeholders filled in (what learners see).
+    `tokens` is the body with its placeholders filled in (what learners see), each token's map
+    counting lines of the body as written.
     """
     from course.sandbox.solutions import health, health_problems  # runs the simulator: import late
 
-    exercises, problems = parse_exercises(tokens, path, fence_lines(first_tokens, body_line))
+    exercises, problems = parse_exercises(tokens, path, fence_lines(tokens, body_line))
     checked = tuple(replace(exercise, health=health(exercise)) for exercise in exercises)
     for exercise in checked:
         problems += health_problems(exercise, path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,13 +14,27 @@ from playwright.sync_api import Browser, Page, expect
 from tests.e2e.learner import TIMEOUT, ask, open_tutor, sign_up, tutor_log
 from tests.fake_anthropic import FakeAnthropic, Reply
 from tests.site_process import free_port, prepare, site_env, start_daphne
+from tests.waiting import wait_until
+
+STALE_SECONDS = 2
+
+
+def seconds_since_saved(env: dict[str, str]) -> float:
+    """How long ago the reply still marked streaming was last saved, by the database's clock."""
+    path = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as database:
+        (age,) = database.execute(
+            "SELECT (julianday('now') - julianday(MAX(updated_at))) * 86400 FROM tutor_message"
+            " WHERE role = 'assistant' AND status = 'streaming'"
+        ).fetchone()
+    return age or 0.0
 
 
 @pytest.fixture
 def own_site(tmp_path: Path, tutor_server_env: dict[str, str]) -> Iterator[dict]:
     """A site of this test's own, on a fixed port, that the test may kill and restart."""
     # A reply nobody saved for 2 s was being written by a process that died.
-    env = site_env(tmp_path, **tutor_server_env, TUTOR_STALE_SECONDS="2")
+    env = site_env(tmp_path, **tutor_server_env, TUTOR_STALE_SECONDS=str(STALE_SECONDS))
     prepare(env)
     port = free_port()
     process, url = start_daphne(env, port)
@@ -55,7 +71,10 @@ def test_a_reply_cut_by_a_server_crash_reads_as_interrupted_after_it_restarts(
     box.press("Enter")
     expect(box).to_have_value("A question typed while offline")  # kept, not sent
 
-    page.wait_for_timeout(2500)  # let the dead writer's reply go stale
+    wait_until(
+        lambda: seconds_since_saved(own_site["env"]) > STALE_SECONDS,
+        "the dead writer's reply goes stale",
+    )
     own_site["process"], _ = start_daphne(own_site["env"], own_site["port"])
     page.evaluate("window.__noReload = true")
     expect(reply).to_contain_text("This reply was interrupted", timeout=40_000)
