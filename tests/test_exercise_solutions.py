@@ -255,8 +255,8 @@ def test_a_system_prompt_asking_for_the_opposite_format_fails_whatever_the_reply
         "answer in numbered steps", "never answer in numbered steps"
     )
     verdict = runs(found, body, times=1)[0]
-    assert verdict.message == found.checks[2].message
-    assert found.checks[2].field == "system"
+    assert verdict.message == found.checks[3].message
+    assert found.checks[3].field == "system"
 
 
 def test_the_stop_sequence_is_left_out_of_the_content():
@@ -587,3 +587,12 @@ def test_a_whole_system_prompt_in_one_cached_block_passes_the_cache_exercises():
         text = "\n\n".join(block["text"] for block in body["system"])
         body["system"] = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
         assert grade_runs(found, json.dumps(body)).passed, ident
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_a_request_the_api_refuses_never_passes(filename, ident):
+    found, body = solution(filename, ident)
+    body["max_tokens"] = str(body["max_tokens"])  # a number typed as text: a 400 on every model
+    graded = data(found, body)
+    assert graded["error"] is not None and graded["error"]["status"] == 400
+    assert not any(verdict.passed for verdict in runs(found, body))
