@@ -419,6 +419,17 @@ RIGHT_IN_OTHER_WORDS = [
     ),
     (
         "01-messages-api.md",
+        "end-on-a-user-turn",
+        "a negation that keeps the bare name",
+        (
+            (
+                ("messages", -1, "content"),
+                "Suggest one name for a grey kitten. Do not add anything, just the name.",
+            ),
+        ),
+    ),
+    (
+        "01-messages-api.md",
         "keep-the-history",
         "the first question in other words",
         ((("messages", 0, "content"), "What should I call my grey cat? Give me one name."),),
@@ -531,6 +542,18 @@ RIGHT_IN_OTHER_WORDS = [
                 ("messages", -1, "content"),
                 f"Valid labels: bug | feature | question. Reply with the label and nothing more. "
                 f"Ticket: {TICKET}",
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        "a negation that keeps the one label",
+        (
+            (
+                ("system",),
+                "You classify support tickets as bug, feature or question. Never add an "
+                "explanation, just the label.",
             ),
         ),
     ),
