@@ -619,3 +619,11 @@ def test_a_request_the_api_refuses_never_passes(filename, ident):
     graded = data(found, body)
     assert graded["error"] is not None and graded["error"]["status"] == 400
     assert not any(verdict.passed for verdict in runs(found, body))
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_every_check_names_its_part_and_a_field_to_highlight(filename, ident):
+    for check in exercise(filename, ident).checks:
+        assert check.part, f"{check.expect}: say which part of the task this check is about"
+        plain = re.fullmatch(r"request\.[a-z_]+(\[-?\d+\])*(\.[a-z_]+(\[-?\d+\])*)*", check.expect)
+        assert plain or check.field, f"{check.expect}: name the field the editor highlights"
