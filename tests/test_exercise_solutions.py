@@ -627,3 +627,22 @@ def test_every_check_names_its_part_and_a_field_to_highlight(filename, ident):
         assert check.part, f"{check.expect}: say which part of the task this check is about"
         plain = re.fullmatch(r"request\.[a-z_]+(\[-?\d+\])*(\.[a-z_]+(\[-?\d+\])*)*", check.expect)
         assert plain or check.field, f"{check.expect}: name the field the editor highlights"
+
+
+def _as_blocks(body: dict) -> dict:
+    """The same request with every string system prompt and message content as text blocks."""
+    if isinstance(body.get("system"), str):
+        body["system"] = [{"type": "text", "text": body["system"]}]
+    for message in body.get("messages", []):
+        if isinstance(message["content"], str):
+            message["content"] = [{"type": "text", "text": message["content"]}]
+    return body
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_text_blocks_instead_of_strings_grade_the_same(filename, ident):
+    found, body = solution(filename, ident)
+    assert grade_runs(found, json.dumps(_as_blocks(body))).passed
+    for answer in found.wrong_answers:
+        blocks = _as_blocks(json.loads(answer.body))
+        assert not grade_runs(found, json.dumps(blocks)).passed, answer.mistake
