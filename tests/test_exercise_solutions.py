@@ -255,8 +255,8 @@ def test_a_system_prompt_asking_for_the_opposite_format_fails_whatever_the_reply
         "answer in numbered steps", "never answer in numbered steps"
     )
     verdict = runs(found, body, times=1)[0]
-    assert verdict.message == found.checks[2].message
-    assert found.checks[2].field == "system"
+    assert verdict.message == found.checks[3].message
+    assert found.checks[3].field == "system"
 
 
 def test_the_stop_sequence_is_left_out_of_the_content():
@@ -377,46 +377,272 @@ def test_the_closing_brace_solution_shows_json_coming_back():
     assert isinstance(reply["active"], bool)
 
 
-def _reworded(body: dict, path: tuple, text: str) -> dict:
-    target = body
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = text
+DELETE = object()  # an edit that removes the key instead of setting it
+
+
+def _edited(body: dict, edits: tuple) -> dict:
+    for path, value in edits:
+        target = body
+        for key in path[:-1]:
+            target = target[key]
+        if value is DELETE:
+            del target[path[-1]]
+        else:
+            target[path[-1]] = value
     return body
 
 
+TICKET = "'The export button crashes the app.'"
+LABEL_SCHEMA = ("output_config", "format", "schema")
+
+# (lesson, exercise, what the learner wrote differently, edits to the solution: (path, value)).
 RIGHT_IN_OTHER_WORDS = [
     (
         "01-messages-api.md",
         "end-on-a-user-turn",
-        ("messages", -1, "content"),
-        "Suggest one name for a grey kitten. Respond with the name alone, no explanation.",
+        "the name alone, no explanation",
+        (
+            (
+                ("messages", -1, "content"),
+                "Suggest one name for a grey kitten. Respond with the name alone, no explanation.",
+            ),
+        ),
+    ),
+    (
+        "01-messages-api.md",
+        "end-on-a-user-turn",
+        "the rule in the system prompt",
+        (
+            (("system",), "Reply with just the name, nothing else."),
+            (("messages", -1, "content"), "Suggest one name for a grey kitten."),
+        ),
+    ),
+    (
+        "01-messages-api.md",
+        "end-on-a-user-turn",
+        "a negation that keeps the bare name",
+        (
+            (
+                ("messages", -1, "content"),
+                "Suggest one name for a grey kitten. Do not add anything, just the name.",
+            ),
+        ),
     ),
     (
         "01-messages-api.md",
         "keep-the-history",
-        ("messages", 0, "content"),
-        "What should I call my grey cat? Give me one name.",
+        "the first question in other words",
+        ((("messages", 0, "content"), "What should I call my grey cat? Give me one name."),),
+    ),
+    (
+        "01-messages-api.md",
+        "keep-the-history",
+        "a follow-up without the word why",
+        ((("messages", -1, "content"), "How did you choose it?"),),
+    ),
+    (
+        "01-messages-api.md",
+        "tool-round-trip",
+        "the result as content blocks, after a text block from Claude",
+        (
+            (
+                ("messages", -1, "content", 0, "content"),
+                [{"type": "text", "text": "14°C, light rain"}],
+            ),
+            (
+                ("messages", 1, "content"),
+                [
+                    {"type": "text", "text": "Let me check."},
+                    {
+                        "type": "tool_use",
+                        "id": "toolu_01WeatherParis",
+                        "name": "get_weather",
+                        "input": {"city": "Paris"},
+                    },
+                ],
+            ),
+        ),
     ),
     (
         "02-system-prompts-and-caching.md",
         "system-sets-the-format",
-        ("system",),
-        "You answer support questions about Ledgerly, the invoicing app. Explain procedures "
-        "step-by-step, naming each menu item you click.",
+        "step-by-step instead of numbered",
+        (
+            (
+                ("system",),
+                "You answer support questions about Ledgerly, the invoicing app. Explain "
+                "procedures step-by-step, naming each menu item you click.",
+            ),
+        ),
+    ),
+    (
+        "02-system-prompts-and-caching.md",
+        "system-sets-the-format",
+        "a negation that is not about the format",
+        (
+            (
+                ("system",),
+                "You are Ledgerly's support assistant. Never answer in paragraphs: always use "
+                "numbered steps naming each menu item. Avoid jargon and use plain words.",
+            ),
+        ),
+    ),
+    (
+        "02-system-prompts-and-caching.md",
+        "system-sets-the-format",
+        "the question in other words, as a block",
+        (
+            (
+                ("messages", -1, "content"),
+                [{"type": "text", "text": "How do I chase a customer who hasn't paid an invoice?"}],
+            ),
+        ),
+    ),
+    (
+        "02-system-prompts-and-caching.md",
+        "diagnose-a-cache-miss",
+        "the time at the end of the user's message",
+        (
+            (
+                ("messages", -1, "content"),
+                "Is my invoice from last Friday overdue yet? (Current time: 2026-12-06 14:05 UTC.)",
+            ),
+        ),
     ),
     (
         "03-models-tokens-and-sampling.md",
         "sampling-parameters-refused",
-        ("system",),
-        "Label each support ticket. The only labels are bug, feature and question; answer with "
-        "just the label.",
+        "just the label",
+        (
+            (
+                ("system",),
+                "Label each support ticket. The only labels are bug, feature and question; answer "
+                "with just the label.",
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        "one of the labels",
+        (
+            (
+                ("system",),
+                "You classify support tickets. Respond with one of: bug, feature, question.",
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        "the label and nothing more, all in the message",
+        (
+            (("system",), DELETE),
+            (
+                ("messages", -1, "content"),
+                f"Valid labels: bug | feature | question. Reply with the label and nothing more. "
+                f"Ticket: {TICKET}",
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "sampling-parameters-refused",
+        "a negation that keeps the one label",
+        (
+            (
+                ("system",),
+                "You classify support tickets as bug, feature or question. Never add an "
+                "explanation, just the label.",
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "label-as-json",
+        "an enum without a type, in another order",
+        (
+            ((*LABEL_SCHEMA, "properties", "label"), {"enum": ["question", "bug", "feature"]}),
+            ((*LABEL_SCHEMA, "required"), ["reason", "label"]),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "closing-brace-trap",
+        "the starter's message kept as it was",
+        (
+            (
+                ("messages", -1, "content"),
+                'Return Ada, an active admin, as JSON shaped like {"user": {"name": "...", '
+                '"role": "..."}, "active": true}.',
+            ),
+        ),
+    ),
+    (
+        "03-models-tokens-and-sampling.md",
+        "max-tokens-within-limits",
+        "the paragraphs counted in digits",
+        (
+            (
+                ("messages", -1, "content"),
+                "Explain the difference between the context window and max_tokens in 3 short "
+                "paragraphs.",
+            ),
+        ),
     ),
 ]
 
 
-@pytest.mark.parametrize(("filename", "ident", "path", "text"), RIGHT_IN_OTHER_WORDS)
-def test_the_right_idea_in_other_words_passes(filename, ident, path, text):
+@pytest.mark.parametrize(
+    ("filename", "ident", "written", "edits"),
+    RIGHT_IN_OTHER_WORDS,
+    ids=[f"{ident}: {written}" for _, ident, written, _ in RIGHT_IN_OTHER_WORDS],
+)
+def test_the_right_idea_in_other_words_passes(filename, ident, written, edits):
     found, body = solution(filename, ident)
-    verdict = runs(found, _reworded(body, path, text), times=1)[0]
+    verdict = grade_runs(found, json.dumps(_edited(body, edits)))
     assert verdict.passed, verdict.message
+
+
+def test_a_whole_system_prompt_in_one_cached_block_passes_the_cache_exercises():
+    for ident in ("cache-write-then-read", "four-breakpoints-at-most"):
+        found, body = solution("02-system-prompts-and-caching.md", ident)
+        text = "\n\n".join(block["text"] for block in body["system"])
+        body["system"] = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+        assert grade_runs(found, json.dumps(body)).passed, ident
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_a_request_the_api_refuses_never_passes(filename, ident):
+    found, body = solution(filename, ident)
+    body["max_tokens"] = str(body["max_tokens"])  # a number typed as text: a 400 on every model
+    graded = data(found, body)
+    assert graded["error"] is not None and graded["error"]["status"] == 400
+    assert not any(verdict.passed for verdict in runs(found, body))
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_every_check_names_its_part_and_a_field_to_highlight(filename, ident):
+    for check in exercise(filename, ident).checks:
+        assert check.part, f"{check.expect}: say which part of the task this check is about"
+        plain = re.fullmatch(r"request\.[a-z_]+(\[-?\d+\])*(\.[a-z_]+(\[-?\d+\])*)*", check.expect)
+        assert plain or check.field, f"{check.expect}: name the field the editor highlights"
+
+
+def _as_blocks(body: dict) -> dict:
+    """The same request with every string system prompt and message content as text blocks."""
+    if isinstance(body.get("system"), str):
+        body["system"] = [{"type": "text", "text": body["system"]}]
+    for message in body.get("messages", []):
+        if isinstance(message["content"], str):
+            message["content"] = [{"type": "text", "text": message["content"]}]
+    return body
+
+
+@pytest.mark.parametrize(("filename", "ident"), CASES)
+def test_text_blocks_instead_of_strings_grade_the_same(filename, ident):
+    found, body = solution(filename, ident)
+    assert grade_runs(found, json.dumps(_as_blocks(body))).passed
+    for answer in found.wrong_answers:
+        blocks = _as_blocks(json.loads(answer.body))
+        assert not grade_runs(found, json.dumps(blocks)).passed, answer.mistake
