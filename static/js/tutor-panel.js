@@ -60,6 +60,13 @@
       return;
     } else if (target.closest(".tutor-fab")) {
       open();
+    } else if (target.closest('a[href="#tutor"]')) {
+      // A skip link or "Ask this lesson's tutor": open the drawer, or beside the lesson
+      // take the keyboard to the tutor as the link promises.
+      event.preventDefault();
+      if (!WIDE.matches) { open(); return; }
+      var box = document.getElementById("tutor-input");
+      (box || document.getElementById("tutor-title")).focus();
     } else if (target.closest(".tutor-close")) {
       close();
     } else if (target.closest(".api-call-open")) {
