@@ -165,14 +165,22 @@
         button.textContent = label;
         setTimeout(function () { button.textContent = "Copy reply"; }, 2000);
       };
+      // The reply only: the code blocks' bars (language label, Copy button) that site.js adds
+      // are hidden while the text is read, so innerText leaves them out.
+      var bars = body.querySelectorAll(".codeblock-bar");
+      bars.forEach(function (bar) { bar.style.display = "none"; });
       if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(body.innerText).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
+        var text = body.innerText;
+        bars.forEach(function (bar) { bar.style.display = ""; });
+        navigator.clipboard.writeText(text).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
       } else {
         var range = document.createRange();
         range.selectNodeContents(body);
         window.getSelection().removeAllRanges();
         window.getSelection().addRange(range);
-        done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+        var copied = document.execCommand && document.execCommand("copy");
+        bars.forEach(function (bar) { bar.style.display = ""; });
+        done(copied ? "Copied" : "Press Ctrl+C");
       }
     } else if (target.closest("#tutor-actions [hx-vals*='stop']")) {
       focusInput(); // Stop is disabled once the reply ends: keep the learner in the box
