@@ -155,3 +155,44 @@ def quiz_tally(lesson: Lesson, answers: dict[str, Answer]) -> dict[str, int]:
         "right": sum(a.correct for a in current),
         "total": len(lesson.quiz),
     }
+
+
+def current_exercise(lesson: Lesson, passed: set[str]):
+    """The exercise a learner is on: the first not passed yet, else the first one."""
+    exercises = list(lesson.exercises)
+    return next((e for e in exercises if e.id not in passed), exercises[0] if exercises else None)
+
+
+def course_overview(progress: SessionProgress | AccountProgress, lessons: list[Lesson]) -> dict:
+    """The home page's progress: a card per lesson, and the course's steps done.
+
+    A step is a lesson marked complete or an exercise passed, so practice counts as progress
+    and as having started, even before a lesson is marked complete.
+    """
+    completed = progress.completed()
+    answers = progress.all_answers()
+    cards = [
+        {
+            "lesson": lesson,
+            "complete": lesson.slug in completed,
+            "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
+            "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
+            "exercises_passed": len(progress.exercises_passed(lesson)),
+        }
+        for lesson in lessons
+    ]
+    done = sum(card["complete"] for card in cards)
+    passed = sum(card["exercises_passed"] for card in cards)
+    exercises = sum(len(lesson.exercises) for lesson in lessons)
+    return {
+        "cards": cards,
+        "done": done,
+        "total": len(cards),
+        "exercises_passed": passed,
+        "exercises_total": exercises,
+        "steps_done": done + passed,
+        "steps_total": len(cards) + exercises,
+        "started": bool(done or passed or any(card["answered"] for card in cards)),
+        # Where "Start"/"Continue" leads: the first lesson not yet complete.
+        "resume": next((card["lesson"] for card in cards if not card["complete"]), None),
+    }

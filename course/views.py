@@ -13,7 +13,7 @@ from django_htmx.middleware import HtmxDetails
 
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
-from course.progress import progress_for, quiz_tally
+from course.progress import course_overview, current_exercise, progress_for, quiz_tally
 from course.sandbox import widgets
 from tutor.panel import panel_context
 
@@ -41,29 +41,8 @@ def lesson_file_download(request: HttpRequest, name: str) -> FileResponse:
 
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
-    lessons = catalogue().lessons
-    progress = progress_for(request)
-    completed = progress.completed()
-    answers = progress.all_answers()
-    cards = [
-        {
-            "lesson": lesson,
-            "complete": lesson.slug in completed,
-            "right": sum(a.correct for a in answers.get(lesson.slug, {}).values()),
-            "answered": len(answers.get(lesson.slug, {}).keys() & {q.key for q in lesson.quiz}),
-            "exercises_passed": len(progress.exercises_passed(lesson)),
-        }
-        for lesson in lessons
-    ]
-    done = sum(card["complete"] for card in cards)
-    started = done or any(card["answered"] for card in cards)
-    # Where "Start"/"Continue" leads: the first lesson not yet complete.
-    resume = next((card["lesson"] for card in cards if not card["complete"]), None)
-    return render(
-        request,
-        "course/home.html",
-        {"cards": cards, "done": done, "total": len(cards), "started": started, "resume": resume},
-    )
+    overview = course_overview(progress_for(request), catalogue().lessons)
+    return render(request, "course/home.html", overview)
 
 
 def lesson_context(
@@ -76,6 +55,7 @@ def lesson_context(
     """The lesson page; `sandboxes` holds what a sandbox form without JavaScript sent back."""
     progress = progress_for(request)
     answers = progress.answers(lesson.slug)
+    passed = progress.exercises_passed(lesson)
     previous, following = lessons.neighbours(lesson)
     html, playground = widgets.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
@@ -84,7 +64,8 @@ def lesson_context(
         "lesson": lesson,
         "lesson_html": html,
         "playground": playground,
-        "exercises_passed": len(progress.exercises_passed(lesson)),
+        "exercises_passed": len(passed),
+        "current_exercise": current_exercise(lesson, passed),
         "lessons": lessons.lessons,
         "previous": previous,
         "next": following,

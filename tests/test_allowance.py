@@ -266,9 +266,13 @@ def test_new_conversations_are_limited_per_hour_with_a_clear_message(client, set
     settings.TUTOR_NEW_CONVERSATIONS_PER_HOUR = 3
     user = make_user()
     client.force_login(user)
-    client.get("/lessons/messages-api/")  # the first conversation
-    for _ in range(2):
-        assert client.post("/lessons/messages-api/tutor/new/").status_code == 302
-    response = client.post("/lessons/messages-api/tutor/new/", follow=True)
+    client.get("/lessons/messages-api/")  # opening a lesson starts no conversation
+    # A conversation starts with its first question; New conversation archives the current one.
+    for n in range(3):
+        conversation = Conversation.objects.current_for(user, "messages-api")
+        conversation.messages.create(role="user", text=f"Question {n}")
+        response = client.post("/lessons/messages-api/tutor/new/", follow=True)
+        conversation.refresh_from_db()
+        assert conversation.archived == (n < 2)  # the third is refused: 3 started this hour
     assert Conversation.objects.filter(user=user).count() == 3
     assert "3 new conversations in the last hour" in response.content.decode()

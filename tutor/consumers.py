@@ -23,6 +23,13 @@ CLOSED_ELSEWHERE = (
     "Reload the page to continue."
 )
 
+# What a socket answers to a follow-up before its learner has asked anything.
+NOTHING_YET = {
+    "retry": turns.NOTHING_TO_RETRY,
+    "regenerate": turns.NOT_REGENERABLE,
+    "continue": turns.NOT_CONTINUABLE,
+}
+
 
 class TutorConsumer(AsyncWebsocketConsumer):
     """Glue between one browser socket and the conversation it shows.
@@ -35,6 +42,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
     heard_at = 0.0  # when that reply last gave a sign of life
     snapshot_asked_at: float | None = None  # when this socket last asked the writer for all so far
     conversation: Conversation | None = None
+    waiting_group: str | None = None  # before the first question: where it will be announced
+    ready = False  # connected to a lesson with a tutor, as a signed-in learner
     watchdog: asyncio.Task | None = None
 
     async def dispatch(self, message: dict) -> None:
@@ -60,7 +69,19 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=fragments.notice("Sign in to ask the tutor."))
             await self.close(code=UNAUTHENTICATED)
             return
+        self.user = user
         opened = await db.run(watch.open_conversation)(user, self.lesson.slug)
+        if opened.conversation is None:
+            # No conversation until the first question (from this tab or another of the
+            # learner's): the tab that asks it tells the others which one it started.
+            self.waiting_group = Conversation.starting_group_name(user.pk, self.lesson.slug)
+            await self._join(self.waiting_group)
+            await self.send(text_data=fragments.actions(streaming=False))
+        else:
+            await self._open(opened)
+        self.ready = True
+
+    async def _open(self, opened: watch.Opened) -> None:
         self.conversation = opened.conversation
         await self._join(self.conversation.group_name)
         if opened.streaming is not None:
@@ -92,9 +113,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
             self.watchdog.cancel()
         if self.conversation is not None:
             await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+        if self.waiting_group is not None:
+            await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.conversation is None:
+        if not self.ready:
             return
         try:
             frame = frames.parse(text_data, bytes_data)
@@ -106,6 +129,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await self._ask(frame.text.strip(), frame.client_id, frame.text)
             elif await self._signed_out(frame.text):
                 return
+            elif self.conversation is None:
+                # Nothing asked yet: nothing to stop, retry or follow up.
+                refusal = NOTHING_YET.get(frame.action)
+                if refusal:
+                    await self.send(text_data=fragments.notice(refusal))
             elif frame.action == "stop":
                 await generation.stop(self.conversation)
             elif frame.action == "retry":
@@ -144,6 +172,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 question,
                 client_id,
                 await db.run(config.reply_model)(),
+                user=self.user,
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -156,7 +185,38 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
         else:
+            if self.conversation is None:
+                await self._started_conversation(turn)
             await self._started(turn)
+
+    async def _started_conversation(self, turn: turns.Turn) -> None:
+        """This tab's question started the conversation: follow it, and have the learner's
+        other tabs of this lesson show the turn and follow it too."""
+        self.conversation = turn.conversation
+        await self._join(self.conversation.group_name)
+        await self.channel_layer.group_send(
+            self.waiting_group,
+            {
+                "type": "tutor.conversation_started",
+                "sender": self.channel_name,
+                "conversation_id": self.conversation.pk,
+                "reply_id": turn.reply.pk,
+                "html": turn.html,
+            },
+        )
+        await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
+        self.waiting_group = None
+
+    async def tutor_conversation_started(self, event: dict) -> None:
+        if event["sender"] == self.channel_name or self.conversation is not None:
+            return
+        # Join first: the turn's deltas follow at once. Its start comes with this event.
+        await self._join(Conversation(pk=event["conversation_id"]).group_name)
+        await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
+        self.waiting_group = None
+        await self.tutor_started(event)
+        self.conversation = await db.run(Conversation.objects.get)(pk=event["conversation_id"])
+        self.conversation.user = self.user  # the turn reads it; saves a query
 
     async def _retry(self, message_id: int | None) -> None:
         try:
@@ -164,7 +224,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.conversation, self.lesson, message_id, await db.run(config.reply_model)()
             )
         except turns.NothingToRetry:
-            await self.send(text_data=fragments.notice("There is nothing to retry."))
+            await self.send(text_data=fragments.notice(turns.NOTHING_TO_RETRY))
         except Duplicate:
             await self.send(text_data=fragments.notice("That reply is already being retried."))
         except turns.TooSoon as too_soon:
@@ -246,6 +306,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
     # Group events: every socket showing this conversation gets them.
 
     async def tutor_started(self, event: dict) -> None:
+        if event["reply_id"] == self.following:
+            return  # shown already (it came with tutor.conversation_started)
         await self.send(text_data=event["html"])
         self._follow(event["reply_id"], 0)
 

@@ -57,18 +57,31 @@ class Duplicate(Exception):
 
 class ConversationQuerySet(models.QuerySet):
     def current_for(self, user, lesson_slug: str) -> Conversation:
+        """The learner's current conversation of a lesson, created if there is none.
+
+        Only asking creates one (tutor/turns.py): a conversation starts with its first question,
+        so the review queue never fills with conversations nobody said anything in.
+        """
         # get_or_create retries the get when a concurrent create wins the unique constraint.
         conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
         return conversation
 
-    def start_new_within_limit(self, user, lesson_slug: str) -> Conversation | None:
-        """Archive the current conversation and start another, unless the hourly limit is hit."""
+    def current_or_none(self, user, lesson_slug: str) -> Conversation | None:
+        """The current conversation, if the learner has asked anything since the last new one."""
+        return self.filter(user=user, lesson_slug=lesson_slug, archived=False).first()
+
+    def start_new_within_limit(self, user, lesson_slug: str) -> bool:
+        """Archive the current conversation, unless the hourly limit is hit; the next question
+        starts the new one."""
         with learner_lock(user):  # concurrent requests cannot both take the last slot
             since = timezone.now() - timedelta(hours=1)
             started = self.filter(user=user, created_at__gte=since).count()
             if started >= settings.TUTOR_NEW_CONVERSATIONS_PER_HOUR:
-                return None
-            return self.current_for(user, lesson_slug).start_new()
+                return False
+            current = self.current_or_none(user, lesson_slug)
+            if current is not None:
+                current.archive()
+            return True
 
     def past_for(self, user, lesson_slug: str, limit: int) -> list[Conversation]:
         """This learner's archived conversations of a lesson that say something, newest first.
@@ -135,14 +148,19 @@ class Conversation(models.Model):
     def group_name(self) -> str:
         return f"tutor.conversation.{self.pk}"
 
+    @staticmethod
+    def starting_group_name(user_id: int, lesson_slug: str) -> str:
+        """The group of a learner's sockets on a lesson that has no current conversation yet."""
+        return f"tutor.starting.{user_id}.{lesson_slug}"
+
     @property
     def control_group_name(self) -> str:
         return f"tutor.control.{self.pk}"
 
-    def start_new(self) -> Conversation:
-        with transaction.atomic():
-            Conversation.objects.filter(pk=self.pk).update(archived=True)
-            return Conversation.objects.create(user=self.user, lesson_slug=self.lesson_slug)
+    def archive(self) -> None:
+        """Move this conversation to the past ones; the next question starts a new one."""
+        Conversation.objects.filter(pk=self.pk).update(archived=True)
+        self.archived = True
 
     def reopen(self) -> None:
         """Make this archived conversation the current one again, archiving the current one.

@@ -33,9 +33,12 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
             for text in lesson.tutor.starters
         ]
         return context | {"starter_links": links}
-    conversation = Conversation.objects.current_for(request.user, lesson.slug)
-    conversation.streaming_reply()  # marks replies whose writer died as interrupted
-    messages = list(conversation.shown_messages())
+    # None until the first question: opening a lesson creates no conversation.
+    conversation = Conversation.objects.current_or_none(request.user, lesson.slug)
+    messages = []
+    if conversation is not None:
+        conversation.streaming_reply()  # marks replies whose writer died as interrupted
+        messages = list(conversation.shown_messages())
     return context | {
         "conversation": conversation,
         "messages": messages,

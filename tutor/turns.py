@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
 from django.utils import timezone
 
 from course import allowance
@@ -30,6 +31,11 @@ class SignedOut(Exception):
 
 class NothingToRetry(Exception):
     """The reply is not a failed, retryable reply of this conversation (or is being retried)."""
+
+
+NOTHING_TO_RETRY = "There is nothing to retry."
+NOT_REGENERABLE = "Only the latest finished reply can be regenerated."
+NOT_CONTINUABLE = "Only the latest reply, when it was cut short, can be continued."
 
 
 class Declined(Exception):
@@ -63,19 +69,29 @@ class Turn:
 
 
 def ask(
-    conversation: Conversation,
+    conversation: Conversation | None,
     lesson: Lesson,
     session: SessionBase,
     text: str,
     client_id: str,
     model: str,
+    user=None,
 ) -> Turn:
-    """Charge the learner, then save the question and an empty reply; or raise, charging nothing."""
+    """Charge the learner, then save the question and an empty reply; or raise, charging nothing.
+
+    With no conversation yet (`user` then says whose), the question starts one: a refused
+    question leaves none behind.
+    """
     if not session.exists(session.session_key):
         raise SignedOut()
-    charge = _charge(conversation.user, model)
+    user = conversation.user if conversation is not None else user
+    charge = _charge(user, model)
     try:
-        question, reply = conversation.start_turn(text, client_id, _reply_fields(lesson, model))
+        with transaction.atomic():
+            if conversation is None:
+                conversation = Conversation.objects.current_for(user, lesson.slug)
+                conversation.user = user  # the turn reads it; saves a query
+            question, reply = conversation.start_turn(text, client_id, _reply_fields(lesson, model))
     except Exception:
         charge.cancel()  # nothing was sent upstream
         raise
@@ -123,7 +139,7 @@ def regenerate(
     if old is not None and old.pk == message_id and old.is_streaming:
         raise Declined("The tutor is still writing that reply. Wait for it, or press Stop.")
     if old is None or old.pk != message_id or old.status not in Message.REGENERABLE:
-        raise Declined("Only the latest finished reply can be regenerated.")
+        raise Declined(NOT_REGENERABLE)
     charge = _reserve(conversation.user, model)
     try:
         reply = conversation.regenerate_turn(old, _reply_fields(lesson, model))
@@ -149,7 +165,7 @@ def continue_reply(
     """
     last = conversation.last_reply()
     if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
-        raise Declined("Only the latest reply, when it was cut short, can be continued.")
+        raise Declined(NOT_CONTINUABLE)
     try:
         return ask(conversation, lesson, session, CONTINUE_TEXT, f"continue-{last.pk}", model)
     except allowance.Refused as refused:

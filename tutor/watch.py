@@ -11,14 +11,16 @@ from tutor.streaming import ReplyStream
 
 @dataclass(frozen=True)
 class Opened:
-    conversation: Conversation
+    conversation: Conversation | None  # None until the learner's first question starts one
     streaming: Message | None  # the reply being written, if any
     html: str  # what the socket sends first: that reply so far, or the last reply as it is
 
 
 def open_conversation(user, lesson_slug: str) -> Opened:
     startup.interrupt_orphans_once()
-    conversation = Conversation.objects.current_for(user, lesson_slug)
+    conversation = Conversation.objects.current_or_none(user, lesson_slug)
+    if conversation is None:
+        return Opened(None, None, "")
     conversation.user = user  # the turn reads it; saves a query
     streaming = conversation.streaming_reply()
     if streaming is not None:

@@ -6,6 +6,7 @@
   "use strict";
 
   var NDJSON = "application/x-ndjson";
+  var TAB_INDENTS = "sandbox-tab-indents";
 
   function $(root, role) { return root.querySelector('[data-role="' + role + '"]'); }
 
@@ -141,10 +142,15 @@
       CM.drawSelection(), CM.indentOnInput(), CM.syntaxHighlighting(CM.classHighlighter),
       CM.bracketMatching(), CM.closeBrackets(), CM.highlightActiveLine(), CM.json(), lint,
       CM.lintGutter(), CM.EditorView.lineWrapping,
-      CM.keymap.of([{ key: "Mod-Enter", run: function () { onRun(); return true; } }]
-        .concat(CM.closeBracketsKeymap, CM.defaultKeymap, CM.historyKeymap, CM.lintKeymap, [CM.indentWithTab])),
+      CM.keymap.of([
+        { key: "Mod-Enter", run: function () { onRun(); return true; } },
+        // Ahead of defaultKeymap's own Ctrl+M, so the switch on screen follows the key.
+        { key: "Ctrl-m", mac: "Shift-Alt-m", run: function () { tabIndents(!switchBox.checked); return true; } }
+      ].concat(CM.closeBracketsKeymap, CM.defaultKeymap, CM.historyKeymap, CM.lintKeymap, [CM.indentWithTab])),
       CM.EditorView.contentAttributes.of({
         "aria-label": "Request body",
+        // The editor scrolls; axe (scrollable-region-focusable) wants a focusable element in it.
+        tabindex: "0",
         // The verdict's "Look at: <field>" note, when a failed check names one.
         "aria-describedby": errorBox.id + " " + section.id + "-editor-help " + section.id + "-look-at"
       }),
@@ -164,6 +170,20 @@
     });
     textarea.parentNode.insertBefore(view.dom, textarea);
     textarea.hidden = true;
+    // As in most code editors on the web, Tab moves focus on through the page unless the
+    // learner has switched it to indenting (the switch, or Ctrl+M); the choice is remembered.
+    var tabSwitch = $(section, "tab-switch"), switchBox = tabSwitch.querySelector("input");
+    function tabIndents(on) {
+      switchBox.checked = on;
+      view.setTabFocusMode(!on);
+      try { localStorage.setItem(TAB_INDENTS, on ? "1" : "0"); } catch (error) { /* kept for this page */ }
+    }
+    var remembered = null;
+    try { remembered = localStorage.getItem(TAB_INDENTS); } catch (error) { remembered = null; }
+    tabIndents(remembered === "1");
+    switchBox.addEventListener("change", function () { tabIndents(switchBox.checked); });
+    tabSwitch.hidden = false;
+    $(section, "tab-help").hidden = false;
     var label = section.querySelector('label[for="' + textarea.id + '"]');
     if (label) label.addEventListener("click", function (event) { event.preventDefault(); view.focus(); });
     return {

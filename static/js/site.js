@@ -45,6 +45,19 @@
     wrapper.insertBefore(bar, pre);
   }
 
+  // A skip link takes the keyboard along, not only the scroll position: its target is focused
+  // (the tutor's own link is handled by tutor-panel.js, which may open a drawer first).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest(".skip-link");
+    var id = link && link.getAttribute("href").slice(1);
+    var target = id && id !== "tutor" && document.getElementById(id);
+    if (!target) return;
+    event.preventDefault();
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
+    history.replaceState(null, "", "#" + id);
+  });
+
   var CODE = ".prose pre, pre.copyable";
   function enhance(root) {
     // htmx hands over each swapped element: it may itself be the block to enhance.

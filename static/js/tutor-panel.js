@@ -60,6 +60,13 @@
       return;
     } else if (target.closest(".tutor-fab")) {
       open();
+    } else if (target.closest('a[href="#tutor"]')) {
+      // A skip link or "Ask this lesson's tutor": open the drawer, or beside the lesson
+      // take the keyboard to the tutor as the link promises.
+      event.preventDefault();
+      if (!WIDE.matches) { open(); return; }
+      var box = document.getElementById("tutor-input");
+      (box || document.getElementById("tutor-title")).focus();
     } else if (target.closest(".tutor-close")) {
       close();
     } else if (target.closest(".api-call-open")) {
@@ -158,14 +165,22 @@
         button.textContent = label;
         setTimeout(function () { button.textContent = "Copy reply"; }, 2000);
       };
+      // The reply only: the code blocks' bars (language label, Copy button) that site.js adds
+      // are hidden while the text is read, so innerText leaves them out.
+      var bars = body.querySelectorAll(".codeblock-bar");
+      bars.forEach(function (bar) { bar.style.display = "none"; });
       if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(body.innerText).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
+        var text = body.innerText;
+        bars.forEach(function (bar) { bar.style.display = ""; });
+        navigator.clipboard.writeText(text).then(function () { done("Copied"); }, function () { done("Press Ctrl+C"); });
       } else {
         var range = document.createRange();
         range.selectNodeContents(body);
         window.getSelection().removeAllRanges();
         window.getSelection().addRange(range);
-        done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+        var copied = document.execCommand && document.execCommand("copy");
+        bars.forEach(function (bar) { bar.style.display = ""; });
+        done(copied ? "Copied" : "Press Ctrl+C");
       }
     } else if (target.closest("#tutor-actions [hx-vals*='stop']")) {
       focusInput(); // Stop is disabled once the reply ends: keep the learner in the box

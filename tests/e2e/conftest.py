@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.staff import seed_staff
 from tests.fake_anthropic import FakeAnthropic
 from tests.site_process import daphne, prepare, site_env
 
@@ -38,6 +39,12 @@ def site_url(server_env: dict[str, str]) -> Iterator[str]:
     prepare(server_env)
     with daphne(server_env) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def staff(server_env: dict[str, str], site_url: str) -> str:
+    """A superuser (tests/e2e/staff.py), with a learner's conversation and attempts to review."""
+    return seed_staff(server_env)
 
 
 @pytest.fixture(scope="session")

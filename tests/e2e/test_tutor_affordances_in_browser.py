@@ -95,3 +95,25 @@ def test_a_new_conversation_is_started_only_once_confirmed(page: Page, tutor_api
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="New conversation").click()
     expect(tutor_log(page).locator("article.msg-user")).to_have_count(0, timeout=TIMEOUT)
+
+
+def test_copy_reply_copies_the_reply_without_the_code_blocks_label_and_button(
+    browser: Browser, base_url: str, tutor_api: FakeAnthropic
+):
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    sign_up(page)
+    tutor_api.enqueue(Reply(text="Run this:\n\n```python\nprint('hi')\n```\n\nThen look."))
+    ask(page, "Show me code")
+    reply = tutor_log(page).locator("article.msg-assistant").last
+    expect(reply).to_have_class(re.compile(r"\bstatus-complete\b"), timeout=TIMEOUT)
+    expect(reply.get_by_role("button", name="Copy python to the clipboard")).to_be_visible()
+    reply.get_by_role("button", name="Copy reply").click()
+    expect(reply.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "print('hi')" in copied and "Run this:" in copied and "Then look." in copied
+    assert "python" not in copied and "Copy" not in copied
+    # The code block's bar is back once the text is read.
+    expect(reply.locator(".codeblock-bar")).to_be_visible()
+    context.close()
