@@ -175,3 +175,17 @@ def test_it_tells_whether_the_request_has_a_field(field: str, present: bool) -> 
 def test_a_malformed_check_is_refused_with_the_reason(raw: Any, reason: str) -> None:
     with pytest.raises(CheckInvalid, match=reason):
         compile_check(raw)
+
+
+def test_a_refused_request_never_passes_checks_that_ignore_the_error() -> None:
+    checks = (compile_check({"expect": "request.max_tokens", "at_most": 50, "message": "Cap."}),)
+    refused = {"request": {"max_tokens": 5}, "response": None, "error": {"type": "x"}}
+    verdict = grade(checks, refused)
+    assert (verdict.passed, verdict.failed_check, verdict.part) == (False, None, "the request")
+    assert "The API refused this request" in verdict.message
+    assert grade(checks, refused | {"error": None}).passed
+
+
+def test_an_exercise_about_errors_can_pass_a_run_that_got_one() -> None:
+    checks = (compile_check({"expect": "error.type", "equals": "x", "message": "The error."}),)
+    assert grade(checks, {"request": {}, "response": None, "error": {"type": "x"}}).passed

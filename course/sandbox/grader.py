@@ -31,6 +31,11 @@ PLAIN_REQUEST_RE = re.compile(rf"^request\.({_PATH})$")
 # The field an API error names first, as validator.py and the API write it: `messages.2.content`.
 ERROR_FIELD_RE = re.compile(r"^([a-z_][a-z0-9_]*(?:\.(?:\d+|[a-z_][a-z0-9_]*))*): ")
 _SEGMENT_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]")
+_READS_ERROR_RE = re.compile(r"\berror\b")
+REFUSED = (
+    "The API refused this request, so there is no reply to grade yet. Fix what its error names "
+    "and run it again."
+)
 
 
 class CheckInvalid(ValueError):
@@ -171,6 +176,10 @@ def grade(checks: tuple[Check, ...], data: dict[str, Any]) -> Verdict:
             ok = False
         if not ok:
             return Verdict(False, check.message, index, check.part, check.field)
+    # A refused request never passes by accident: only an exercise whose checks read the error
+    # (one about errors on purpose) can be passed by a run that got one.
+    if data.get("error") and not any(_READS_ERROR_RE.search(c.expect) for c in checks):
+        return Verdict(False, REFUSED, None, "the request")
     return Verdict(True, "Passed", None)
 
 

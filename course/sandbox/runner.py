@@ -587,7 +587,7 @@ async def _grade(state: _Run, exercise: Exercise, result: dict[str, Any]) -> dic
         "passed": False,
         "message": verdict.message,
         "api_error": refusal,
-        "check": verdict.failed_check + 1,
+        "check": None if verdict.failed_check is None else verdict.failed_check + 1,
         "checks": len(exercise.checks),
         "part": verdict.part,
         "field": field,

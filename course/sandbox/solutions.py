@@ -64,7 +64,7 @@ class Health:
                 (
                     None,
                     "the solution does not pass its own check "
-                    f"{self.solution.failed_check + 1}: {self.solution.message}",
+                    f"{_check_number(self.solution)}: {self.solution.message}",
                 )
             )
         if self.starter is not None and self.starter.passed:
@@ -144,3 +144,11 @@ def review(exercise: Exercise, problems: list[Problem]) -> dict:
         "solution_result": result.summary() if result else "not checked",
         "starter_result": result.starter_result() if result else "",
     }
+
+
+def _check_number(verdict: grader.Verdict) -> str:
+    return (
+        "(the request was refused)"
+        if verdict.failed_check is None
+        else str(verdict.failed_check + 1)
+    )
