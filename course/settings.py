@@ -206,24 +206,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Log-in throttling (django-axes): after LOGIN_FAILURE_LIMIT wrong passwords for one username from
-# one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES; a success resets the count.
+# one address, or LOGIN_ADDRESS_FAILURE_LIMIT for any usernames from one address (password
+# spraying), that pair or that address is locked out for LOGIN_LOCKOUT_MINUTES; a success resets
+# the pair's count (course/accounts.py).
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]  # in LoginThrottle's order
+AXES_HANDLER = "course.accounts.LoginThrottle"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
-# Behind the HTTPS proxy, the client's address is the one that proxy appended to
-# X-Forwarded-For; without one the header is the client's to forge, so only the socket counts.
 BEHIND_HTTPS_PROXY = envbool("BEHIND_HTTPS_PROXY", "false")
-AXES_IPWARE_PROXY_COUNT = 1 if BEHIND_HTTPS_PROXY else None
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if BEHIND_HTTPS_PROXY else ["REMOTE_ADDR"]
-)
+# Axes reads the client's address from REMOTE_ADDR: behind the proxy, daphne sets it from the
+# X-Real-IP header nginx overwrites (deploy/), never from X-Forwarded-For, which clients write.
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
