@@ -11,6 +11,8 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from http.cookiejar import Cookie, CookieJar
 
 import pytest
 
+from tests.fake_anthropic import Reply, Stall
 from tests.site_process import free_port, learner_sessions, prepare, site_env, start_daphne
 
 LESSON = "/lessons/messages-api/"
@@ -43,7 +46,7 @@ connection.execute("ROLLBACK")
 def template(tmp_path_factory):
     env = site_env(tmp_path_factory.mktemp("sandbox-faults"))
     prepare(env)
-    return env, learner_sessions(env, ["redis-down", "lock-sim", "lock-live"])
+    return env, learner_sessions(env, ["redis-down", "lock-sim", "lock-live", "killed"])
 
 
 @pytest.fixture
@@ -168,3 +171,44 @@ def test_a_live_run_under_a_long_database_lock_is_refused_before_anything_goes_u
     assert "database is busy" in result["error"]["message"]
     assert "Nothing was sent to Claude" in result["error"]["message"]
     assert fake_anthropic.requests == []
+
+
+def test_a_learner_whose_run_died_with_its_process_can_run_again_within_seconds(
+    site, fake_anthropic, redis_url
+) -> None:
+    env, sessions = site
+    live = env | {
+        "ANTHROPIC_API_KEY": "sk-ant-faults",
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "SANDBOX_MODE": "live",
+        "REDIS_URL": redis_url,  # the run lock lives here, shared by the site's processes
+    }
+    fake_anthropic.enqueue(Stall(60))
+    with daphne_running(live) as url:
+        browser = Browser(url, sessions["killed"])
+        stalled = threading.Thread(target=_quietly, args=(browser.run, GOOD), daemon=True)
+        stalled.start()
+        _wait_for(lambda: len(fake_anthropic.requests) == 1, "the first run to reach Claude")
+    # daphne_running killed the process (SIGKILL) mid-run: its lock was never released.
+    stalled.join(timeout=RESPONSE_SECONDS)
+    fake_anthropic.enqueue(Reply(text="Hello again."))
+    with daphne_running(live) as url:
+        browser = Browser(url, sessions["killed"])
+        deadline = time.monotonic() + 15 + RESPONSE_SECONDS  # the lock outlives a run by 15 s
+        while (result := browser.run(GOOD)[-1])["status"] == 409:
+            assert time.monotonic() < deadline, "the dead run's lock never expired"
+            time.sleep(0.5)
+    assert result["status"] == 200
+    assert result["response"]["content"][0]["text"] == "Hello again."
+
+
+def _quietly(run, body) -> None:
+    with contextlib.suppress(Exception):  # the connection dies with the process, as it should
+        run(body)
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, f"waited too long for {what}"
+        time.sleep(0.05)
