@@ -6,7 +6,9 @@ import time
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
@@ -22,6 +24,42 @@ CLOSED_ELSEWHERE = (
     "This conversation was closed in another tab (a new one started, or an old one reopened). "
     "Reload the page to continue."
 )
+
+
+class SameOrigin:
+    """Let a socket in only from a page of this site: its Host must be in ALLOWED_HOSTS and its
+    Origin the site's own scheme, host and port (as Django's CSRF check asks of a form post), or
+    one of CSRF_TRUSTED_ORIGINS.
+
+    Channels' AllowedHostsOriginValidator compared the Origin's host alone, so a page on another
+    port of an allowed host got in.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not same_origin(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+
+def same_origin(scope: dict) -> bool:
+    headers = {name: value.decode("latin1") for name, value in scope.get("headers", [])}
+    origin, host = headers.get(b"origin"), headers.get(b"host")
+    if not origin or not host or not validate_host(split_domain_port(host)[0], _allowed_hosts()):
+        return False
+    secure = scope.get("scheme") == "wss" or (
+        settings.BEHIND_HTTPS_PROXY and headers.get(b"x-forwarded-proto") == "https"
+    )
+    own = f"{'https' if secure else 'http'}://{host}"
+    return origin == own or origin in settings.CSRF_TRUSTED_ORIGINS
+
+
+def _allowed_hosts() -> list[str]:
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:  # as Django's own host check
+        return [".localhost", "127.0.0.1", "[::1]"]
+    return settings.ALLOWED_HOSTS
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
