@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http.request import split_domain_port, validate_host
 
 from course import allowance
@@ -16,6 +21,8 @@ from tutor import config, db, fragments, frames, generation, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
 # not reconnect after these, so a refused socket does not retry forever.
@@ -24,6 +31,44 @@ CLOSED_ELSEWHERE = (
     "This conversation was closed in another tab (a new one started, or an old one reopened). "
     "Reload the page to continue."
 )
+
+
+NOT_SAVED = (
+    "Your question could not be saved: the database is busy. It is still in the box; send it "
+    "again in a moment."
+)
+
+
+def _impatient(function: Callable[P, R]) -> Callable[P, R]:
+    """Run `function` on a connection that gives up on a lock after SANDBOX_OUTAGE_SECONDS
+    (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        with bounded_lock_wait(settings.SANDBOX_OUTAGE_SECONDS):
+            return function(*args, **kwargs)
+
+    return call
+
+
+@contextlib.contextmanager
+def bounded_lock_wait(seconds: int) -> Iterator[None]:
+    milliseconds = int(seconds * 1000)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA busy_timeout")
+            before = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = '{milliseconds}ms'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
+            elif connection.vendor == "postgresql":
+                cursor.execute("RESET lock_timeout")
 
 
 class SameOrigin:
@@ -175,7 +220,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(turns.ask)(
+            turn = await db.run(_impatient(turns.ask))(
                 self.conversation,
                 self.lesson,
                 self.scope["session"],
@@ -193,6 +238,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
+        except DatabaseError:
+            logger.warning("a tutor question could not be saved", exc_info=True)
+            await self._refuse(NOT_SAVED, typed)
         else:
             await self._started(turn)
 

@@ -1,11 +1,12 @@
-"""Outages answer, they do not hang: the sandbox in real daphne processes, with Redis down and
-with SQLite's write lock held by another process for longer than its busy timeout.
+"""Outages answer, they do not hang: the sandbox and the tutor in real daphne processes, with
+Redis down and with SQLite's write lock held by another process for longer than its busy timeout.
 
 Each wait is bounded by what a learner would notice (RESPONSE_SECONDS), well under the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -19,9 +20,17 @@ from collections.abc import Iterator
 from http.cookiejar import Cookie, CookieJar
 
 import pytest
+import websockets
 
 from tests.fake_anthropic import Reply, Stall
-from tests.site_process import free_port, learner_sessions, prepare, site_env, start_daphne
+from tests.site_process import (
+    free_port,
+    learner_sessions,
+    prepare,
+    saved_messages,
+    site_env,
+    start_daphne,
+)
 
 LESSON = "/lessons/messages-api/"
 STREAM = "/lessons/messages-api/sandbox/stream/"
@@ -46,7 +55,9 @@ connection.execute("ROLLBACK")
 def template(tmp_path_factory):
     env = site_env(tmp_path_factory.mktemp("sandbox-faults"))
     prepare(env)
-    return env, learner_sessions(env, ["redis-down", "lock-sim", "lock-live", "killed"])
+    return env, learner_sessions(
+        env, ["redis-down", "lock-sim", "lock-live", "killed", "tutor-lock"]
+    )
 
 
 @pytest.fixture
@@ -212,3 +223,24 @@ def _wait_for(condition, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"waited too long for {what}"
         time.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_a_tutor_question_under_a_long_database_lock_comes_back_to_the_box(site) -> None:
+    env, sessions = site
+    question = "What does max_tokens do?"
+    with daphne_running(env) as url:
+        port = url.rsplit(":", 1)[1]
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/tutor/messages-api/",
+            origin=f"http://127.0.0.1:{port}",
+            additional_headers={"Cookie": f"sessionid={sessions['tutor-lock']}"},
+            open_timeout=RESPONSE_SECONDS,
+        ) as socket:
+            await socket.recv()  # the buttons' first state
+            with database_locked(env):
+                await socket.send(json.dumps({"message": question, "client_id": "locked-1"}))
+                frame = await asyncio.wait_for(socket.recv(), RESPONSE_SECONDS)
+    assert "could not be saved" in frame and "still in the box" in frame
+    assert f">{question}</textarea>" in frame
+    assert [m for m in saved_messages(env) if m["text"] == question] == []
