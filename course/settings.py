@@ -191,8 +191,8 @@ if REDIS_URL:
             "KEY_PREFIX": str(DATABASES["default"]["NAME"]),
             # A Redis that stops answering must fail a call within seconds, not hang it.
             "OPTIONS": {
-                "socket_connect_timeout": envint("SANDBOX_OUTAGE_SECONDS", 3),
-                "socket_timeout": envint("SANDBOX_OUTAGE_SECONDS", 3),
+                "socket_connect_timeout": envint("OUTAGE_SECONDS", 3),
+                "socket_timeout": envint("OUTAGE_SECONDS", 3),
             },
         }
     }
@@ -347,8 +347,9 @@ SANDBOX_MAX_BODY_BYTES = envint("SANDBOX_MAX_BODY_BYTES", 64 * 1024)
 SANDBOX_RUNS_PER_MINUTE = envint("SANDBOX_RUNS_PER_MINUTE", 30)  # simulator runs: abuse guard
 SANDBOX_SIM_DELAY_MS = envint("SANDBOX_SIM_DELAY_MS", 20)  # simulated time between stream events
 SANDBOX_RUN_SECONDS = envint("SANDBOX_RUN_SECONDS", 120)  # the longest a run's lock is renewed
-# Redis or the database not answering within this long ends a run with a message, not a hang.
-SANDBOX_OUTAGE_SECONDS = envint("SANDBOX_OUTAGE_SECONDS", 3)
+# Redis or a database lock holding this long: a sandbox run or a tutor question gets a message
+# instead of a hang.
+OUTAGE_SECONDS = envint("OUTAGE_SECONDS", 3)
 # Sign-up: accounts one address may create per hour (each gets its own allowance for Claude).
 SIGNUPS_PER_HOUR = envint("SIGNUPS_PER_HOUR", 5)
 

@@ -40,12 +40,12 @@ NOT_SAVED = (
 
 
 def _impatient(function: Callable[P, R]) -> Callable[P, R]:
-    """Run `function` on a connection that gives up on a lock after SANDBOX_OUTAGE_SECONDS
+    """Run `function` on a connection that gives up on a lock after OUTAGE_SECONDS
     (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds."""
 
     @functools.wraps(function)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        with bounded_lock_wait(settings.SANDBOX_OUTAGE_SECONDS):
+        with bounded_lock_wait(settings.OUTAGE_SECONDS):
             return function(*args, **kwargs)
 
     return call

@@ -305,7 +305,7 @@ class RunLock:
 async def _store(call: Awaitable[T]) -> T:
     """A call to the shared store (Redis), which must answer within seconds or count as down."""
     try:
-        return await asyncio.wait_for(call, settings.SANDBOX_OUTAGE_SECONDS)
+        return await asyncio.wait_for(call, settings.OUTAGE_SECONDS)
     except TimeoutError:
         raise StoreDown("the shared store did not answer in time") from None
     except (ConnectionError, OSError) as error:
@@ -315,7 +315,7 @@ async def _store(call: Awaitable[T]) -> T:
 async def _wait(call: Awaitable[T]) -> T:
     """A database call that must answer within seconds (a long lock must not hang the run)."""
     try:
-        return await asyncio.wait_for(call, settings.SANDBOX_OUTAGE_SECONDS)
+        return await asyncio.wait_for(call, settings.OUTAGE_SECONDS)
     except TimeoutError:
         raise DatabaseBusy() from None
 
@@ -325,7 +325,7 @@ class StoreDown(Exception):
 
 
 class DatabaseBusy(Exception):
-    """The database did not answer within SANDBOX_OUTAGE_SECONDS (a long lock, say)."""
+    """The database did not answer within OUTAGE_SECONDS (a long lock, say)."""
 
 
 def _outage(error: Exception, state: _Run) -> ApiError:
