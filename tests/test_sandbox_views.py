@@ -17,7 +17,7 @@ from django.test import AsyncClient, Client
 
 from course import claude
 from course.lessons import catalogue
-from course.sandbox import runner
+from course.sandbox import guards
 from course.sandbox.models import Attempt
 
 LESSON = "/lessons/messages-api/"
@@ -205,7 +205,7 @@ async def test_it_breaks_a_stream_with_an_error_event_on_purpose(learner_client)
 @pytest.mark.asyncio
 async def test_it_refuses_a_second_run_while_one_is_going(learner_client):
     user = await get_user_model().objects.aget(username="ada")
-    await cache.aadd(runner.LOCK_KEY.format(user.pk), 1)
+    await cache.aadd(guards.LOCK_KEY.format(user.pk), 1)
     _, _, [result] = await stream(learner_client, body=json.dumps(GOOD))
     assert result["status"] == 409 and result["error"]["type"] == "conflict_error"
 
