@@ -261,7 +261,12 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
     finally:
         message = done.message or accumulate(state.events)
         usage = (message or {}).get("usage") or {}
-        await guards.wait(allowance_hookup.settle(charge, usage, state.events, state.body["model"]))
+        try:
+            await guards.wait(
+                allowance_hookup.settle(charge, usage, state.events, state.body["model"])
+            )
+        except guards.DatabaseBusy:  # its thread goes on, and settles once the lock clears
+            logger.warning("sandbox charge %s settles late", charge.pk)
     state.request_id = done.request_id or state.request_id
     if done.error is not None:
         yield await _finish(state, state.result(done.status, error=done.error))
