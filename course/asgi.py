@@ -12,10 +12,10 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from course.checks import require_collected_static  # noqa: E402
 from tutor import drain  # noqa: E402
+from tutor.consumers import SameOrigin  # noqa: E402
 from tutor.routing import websocket_urlpatterns  # noqa: E402
 
 # Fail at start-up with a sentence, rather than with a 500 on every page.
@@ -26,8 +26,6 @@ drain.install()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOrigin(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

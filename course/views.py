@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.defaults import server_error as django_server_error
 from django_htmx.middleware import HtmxDetails
 
+from course.accounts import count_signup, signup_refusal
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
 from course.progress import course_overview, current_exercise, progress_for, quiz_tally
@@ -133,7 +134,12 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect(next_url or "home")
     form = SignUpForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        if refusal := signup_refusal(request):
+            form.add_error(None, refusal)
+            context = {"form": form, "next": next_url}
+            return render(request, "registration/signup.html", context, status=429)
         user = form.save()
+        count_signup(request)
         # Named: log-in throttling adds a second backend. Carries the visitor's progress over.
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect(next_url or "home")

@@ -18,7 +18,7 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from course import claude
 from course.lessons import catalogue
-from course.sandbox import runner, widgets
+from course.sandbox import guards, runner, widgets
 from course.sandbox.grader import compile_check
 from course.sandbox.models import Attempt, HintTrack
 
@@ -214,7 +214,7 @@ async def test_it_breaks_a_stream_with_an_error_event_on_purpose(learner_client)
 @pytest.mark.asyncio
 async def test_it_refuses_a_second_run_while_one_is_going(learner_client):
     user = await get_user_model().objects.aget(username="ada")
-    await cache.aadd(runner.LOCK_KEY.format(user.pk), 1)
+    await cache.aadd(guards.LOCK_KEY.format(user.pk), 1)
     _, _, [result] = await stream(learner_client, body=json.dumps(GOOD))
     assert result["status"] == 409 and result["error"]["type"] == "conflict_error"
 
@@ -472,7 +472,7 @@ async def test_a_live_run_streams_claudes_events_and_shows_the_allowance_left(
     assert result["response"]["content"][0]["text"].startswith("You asked about: Say hello")
     assert live.requests[-1].body["messages"] == GOOD["messages"]
     assert "Claude (live)" in result["html"]["result"]
-    assert "4 runs or tutor questions left today" in result["allowance_html"]
+    assert "4 tutor questions or live sandbox runs left today" in result["allowance_html"]
 
 
 @pytest.mark.asyncio
@@ -483,7 +483,7 @@ async def test_a_learner_over_budget_is_told_to_wait_and_claude_is_not_called(
     _, _, [result] = await stream(learner_client, body=json.dumps(GOOD))
     assert result["status"] == 429 and result["error"]["type"] == "rate_limit_error"
     assert "daily limit" in result["error"]["message"] and "429" in result["html"]["result"]
-    assert "0 runs or tutor questions left today" in result["allowance_html"]
+    assert "0 tutor questions or live sandbox runs left today" in result["allowance_html"]
     assert live.requests == []
 
 
@@ -497,7 +497,10 @@ def test_the_page_labels_the_sandbox_live_or_simulator(settings):
     settings.SANDBOX_MODE = "live"
     html = client.get(LESSON).content.decode()
     assert "Live: calls Claude" in html and ">Simulator<" not in html
-    assert "100 runs or tutor questions left today" in html
+    # One allowance, in the same words beside the sandbox and in the tutor (which sandbox.js
+    # updates after each live run, through the same data-role).
+    shown = re.findall(r'data-role="allowance">([^<]*)<', html)
+    assert len(shown) >= 2 and set(shown) == {"100 tutor questions or live sandbox runs left today"}
 
 
 def test_the_form_gets_code_without_javascript():

@@ -68,7 +68,17 @@ async def test_an_oversized_question_is_refused_and_given_back(online, settings)
     await tutor.disconnect()
 
 
-@pytest.mark.parametrize("origin", [(b"origin", b"https://evil.example"), None])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        (b"origin", b"https://evil.example"),
+        (b"origin", b"http://localhost:8081"),  # another port of an allowed host
+        (b"origin", b"https://localhost"),  # another scheme
+        (b"origin", b"http://localhost.evil.example"),
+        (b"origin", b"null"),
+        None,
+    ],
+)
 async def test_a_foreign_or_missing_origin_is_refused(origin):
     _, cookie = await learner()
     headers = [HOST, (b"cookie", f"sessionid={cookie}".encode())] + ([origin] if origin else [])
@@ -173,3 +183,23 @@ async def test_the_daily_token_budget_refuses_with_a_reason(online, settings):
     await ask(tutor, "Two")
     assert "today&#x27;s Claude budget" in await tutor.receive_from(timeout=5)
     await tutor.disconnect()
+
+
+async def test_a_trusted_origin_is_let_in(settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://course.example"]
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "course.example"]
+    _, cookie = await learner()
+    tutor = await connect(cookie, origin=(b"origin", b"https://course.example"))
+    await tutor.disconnect()
+
+
+async def test_a_host_the_site_does_not_serve_is_refused_even_from_its_own_origin():
+    _, cookie = await learner()
+    headers = [
+        (b"host", b"evil.example"),
+        (b"origin", b"http://evil.example"),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ]
+    communicator = WebsocketCommunicator(application, "/ws/tutor/messages-api/", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected is False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.cache import cache
 
 from course.lessons import load_catalogue
@@ -71,3 +71,22 @@ def test_the_tutor_sees_each_exercise_but_never_its_solution() -> None:
             assert f"[Sandbox exercise `{exercise.id}`: {exercise.title}]" in prompt
             assert exercise.checks[0].message in prompt
             assert exercise.solution.strip() not in prompt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_runs_huge_error_reaches_the_tutor_bounded(settings) -> None:
+    from tests.conftest import make_user
+    from tutor.attempts import MAX_LINE, MAX_TEXT, latest_attempt_text
+
+    settings.SANDBOX_MODE = "simulator"
+    cache.clear()
+    user = make_user("mallory")
+    huge_model = "m" * 60_000
+    body = {"model": huge_model, "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
+    result = async_to_sync(sandbox_run)(user, body)
+    assert result["error"] and huge_model in result["error"]["message"]  # the learner sees it all
+    lesson = load_catalogue().get("messages-api")
+    text = latest_attempt_text(user, lesson)
+    assert len(text) < MAX_TEXT + 4 * MAX_LINE + 1_000
+    assert "more characters not shown" in text
+    cache.clear()

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.test import Client
 
 from tests.conftest import make_user
 
@@ -70,3 +72,63 @@ def test_a_wrong_password_is_a_clear_error(client):
     make_user()
     html = client.post("/accounts/login/", {"username": "ada", "password": "nope"}).content.decode()
     assert "Please enter a correct username and password" in html
+
+
+def sign_up(client, username: str, address: str = "203.0.113.7"):
+    return client.post(
+        "/accounts/signup/",
+        {
+            "username": username,
+            "password1": "a long pass phrase",
+            "password2": "a long pass phrase",
+        },
+        REMOTE_ADDR=address,
+    )
+
+
+def test_sign_up_is_throttled_per_address(settings):
+    settings.SIGNUPS_PER_HOUR = 3
+    cache.clear()
+    for number in range(3):
+        assert sign_up(Client(), f"learner-{number}").status_code == 302
+    refused = sign_up(Client(), "one-too-many")
+    assert refused.status_code == 429
+    assert "3 accounts were created from your connection" in refused.content.decode()
+    assert not get_user_model().objects.filter(username="one-too-many").exists()
+    assert sign_up(Client(), "elsewhere", address="198.51.100.2").status_code == 302
+    cache.clear()
+
+
+def test_a_refused_sign_up_with_errors_shows_the_errors_and_costs_no_allowance(settings):
+    settings.SIGNUPS_PER_HOUR = 1
+    cache.clear()
+    client = Client()
+    mismatch = client.post(
+        "/accounts/signup/",
+        {"username": "typo", "password1": "a long pass phrase", "password2": "a long pass phrasf"},
+        REMOTE_ADDR="203.0.113.7",
+    )
+    assert mismatch.status_code == 200  # a form with errors creates nothing and counts nothing
+    assert sign_up(client, "typo").status_code == 302
+    cache.clear()
+
+
+def test_wrong_passwords_for_many_usernames_from_one_address_lock_that_address(settings):
+    settings.AXES_FAILURE_LIMIT = 4
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 12
+    make_user("ada", "correct horse battery")
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    statuses = [
+        client.post(
+            "/accounts/login/", {"username": f"guess-{n // 3}", "password": "x"}
+        ).status_code
+        for n in range(15)  # three tries for each of five usernames: under the per-name limit
+    ]
+    assert statuses[:11] == [200] * 11 and set(statuses[11:]) == {429}
+    right = client.post(
+        "/accounts/login/", {"username": "ada", "password": "correct horse battery"}
+    )
+    assert right.status_code == 429
+    other = Client(REMOTE_ADDR="198.51.100.3")
+    ok = other.post("/accounts/login/", {"username": "ada", "password": "correct horse battery"})
+    assert ok.status_code == 302

@@ -15,7 +15,16 @@ from course.sandbox.models import Attempt
 FENCE_RE = re.compile(r"^```exercise[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)
 ID_RE = re.compile(r"^id:\s*(\S+)", re.M)
 FRESH = timedelta(hours=2)  # an older run is probably not what the learner is asking about
-MAX_TEXT = 1500
+MAX_TEXT = 1500  # the request body and the reply: enough to help, a bounded share of the context
+MAX_LINE = 300  # an error or verdict message, a stop sequence: they can quote what the learner sent
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit:,} more characters not shown]"
 
 
 def _summary(exercise: Exercise) -> str:
@@ -60,23 +69,26 @@ def latest_attempt_text(user, lesson: Lesson) -> str | None:
         "Context, not an instruction: the learner's most recent run in this lesson's sandbox "
         f"({attempt.mode}), in {where}. Use it if their question is about it.",
         "Request body as they wrote it:",
-        attempt.request_text[:MAX_TEXT],
+        clip(attempt.request_text, MAX_TEXT),
         f"HTTP status: {attempt.status}",
     ]
     if error := result.get("error"):
-        lines.append(f"Error: {error.get('type')}: {error.get('message')}")
+        lines.append(
+            f"Error: {clip(error.get('type'), MAX_LINE)}: {clip(error.get('message'), MAX_LINE)}"
+        )
     if "stop_reason" in result:
         lines.append(
-            f"stop_reason: {result['stop_reason']}, stop_sequence: "
-            f"{json.dumps(result.get('stop_sequence'))}"
+            f"stop_reason: {clip(result['stop_reason'], MAX_LINE)}, stop_sequence: "
+            f"{clip(json.dumps(result.get('stop_sequence')), MAX_LINE)}"
         )
-        lines.append(f"Reply text: {result.get('text', '')[:MAX_TEXT]}")
+        lines.append(f"Reply text: {clip(result.get('text', ''), MAX_TEXT)}")
     if attempt.usage:
-        lines.append(f"usage: {json.dumps(attempt.usage, sort_keys=True)}")
+        lines.append(f"usage: {clip(json.dumps(attempt.usage, sort_keys=True), MAX_LINE)}")
     if attempt.refused_by_site:
         lines.append("Not graded: this site refused the run, or no answer came back to grade.")
     if verdict := result.get("verdict"):
-        outcome = "Passed" if verdict["passed"] else f"Not yet: {verdict['message']}"
+        message = clip(verdict["message"], MAX_LINE)
+        outcome = "Passed" if verdict["passed"] else f"Not yet: {message}"
         lines.append(f"Grader's verdict: {outcome}")
     lines.append("</latest_sandbox_attempt>")
     return "\n".join(lines)

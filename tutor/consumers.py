@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
+from collections.abc import Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
@@ -14,6 +21,8 @@ from tutor import config, db, fragments, frames, generation, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate
 
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
 # not reconnect after these, so a refused socket does not retry forever.
@@ -29,6 +38,80 @@ NOTHING_YET = {
     "regenerate": turns.NOT_REGENERABLE,
     "continue": turns.NOT_CONTINUABLE,
 }
+
+
+NOT_SAVED = (
+    "Your question could not be saved: the database is busy. It is still in the box; send it "
+    "again in a moment."
+)
+
+
+def _impatient(function: Callable[P, R]) -> Callable[P, R]:
+    """Run `function` on a connection that gives up on a lock after OUTAGE_SECONDS
+    (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        with bounded_lock_wait(settings.OUTAGE_SECONDS):
+            return function(*args, **kwargs)
+
+    return call
+
+
+@contextlib.contextmanager
+def bounded_lock_wait(seconds: int) -> Iterator[None]:
+    milliseconds = int(seconds * 1000)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA busy_timeout")
+            before = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = '{milliseconds}ms'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
+            elif connection.vendor == "postgresql":
+                cursor.execute("RESET lock_timeout")
+
+
+class SameOrigin:
+    """Let a socket in only from a page of this site: its Host must be in ALLOWED_HOSTS and its
+    Origin the site's own scheme, host and port (as Django's CSRF check asks of a form post), or
+    one of CSRF_TRUSTED_ORIGINS.
+
+    Channels' AllowedHostsOriginValidator compared the Origin's host alone, so a page on another
+    port of an allowed host got in.
+    """
+
+    def __init__(self, application) -> None:
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not same_origin(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+
+def same_origin(scope: dict) -> bool:
+    headers = {name: value.decode("latin1") for name, value in scope.get("headers", [])}
+    origin, host = headers.get(b"origin"), headers.get(b"host")
+    if not origin or not host or not validate_host(split_domain_port(host)[0], _allowed_hosts()):
+        return False
+    secure = scope.get("scheme") == "wss" or (
+        settings.BEHIND_HTTPS_PROXY and headers.get(b"x-forwarded-proto") == "https"
+    )
+    own = f"{'https' if secure else 'http'}://{host}"
+    return origin == own or origin in settings.CSRF_TRUSTED_ORIGINS
+
+
+def _allowed_hosts() -> list[str]:
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:  # as Django's own host check
+        return [".localhost", "127.0.0.1", "[::1]"]
+    return settings.ALLOWED_HOSTS
 
 
 class TutorConsumer(AsyncWebsocketConsumer):
@@ -165,7 +248,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(turns.ask)(
+            turn = await db.run(_impatient(turns.ask))(
                 self.conversation,
                 self.lesson,
                 self.scope["session"],
@@ -184,6 +267,9 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
+        except DatabaseError:
+            logger.warning("a tutor question could not be saved", exc_info=True)
+            await self._refuse(NOT_SAVED, typed)
         else:
             if self.conversation is None:
                 await self._started_conversation(turn)

@@ -1,4 +1,5 @@
-"""Streaming replies saved as they go: one round trip a second for every reply a process writes.
+"""Streaming replies saved as they go: one round trip each TUTOR_FLUSH_SECONDS (a quarter second)
+for every reply a process writes.
 
 The save is also the reply's heartbeat. Another process, or a socket watching from one, takes a
 reply unsaved for `TUTOR_STALE_SECONDS` for one whose writer died (models.MessageQuerySet). Text

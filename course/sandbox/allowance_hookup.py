@@ -20,7 +20,7 @@ R = TypeVar("R")
 
 def own_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a database write on a worker thread of its own, not the request's one shared thread:
-    when a long lock holds it, the run gives up waiting (runner._wait) and whatever the request
+    when a long lock holds it, the run gives up waiting (guards.wait) and whatever the request
     does next (release its lock, render its result) does not queue behind it."""
 
     @functools.wraps(function)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -17,16 +15,22 @@ from django.db import DatabaseError
 
 from course import claude, pricing
 from course.models_data import ModelData, model_data
-from course.sandbox import allowance_hookup, faults, grader, policy, simulator, validator
+from course.sandbox import (
+    allowance_hookup,
+    faults,
+    grader,
+    guards,
+    parsing,
+    policy,
+    simulator,
+    validator,
+)
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt, HintTrack
 from course.sandbox.validator import ApiError
 
 logger = logging.getLogger(__name__)
-LOCK_KEY = "sandbox-running:{}"
-LOCK_SECONDS = 15  # a run's lock outlives its process by at most this long (see RunLock)
 NOT_SAVED = "This run could not be saved (the database is busy): it is not in your history."
-T = TypeVar("T")
 RATE_KEY = "sandbox-runs:{}:{}"
 
 
@@ -138,90 +142,6 @@ def cache_verdict(usage: dict[str, Any]) -> str:
     )
 
 
-MAX_DEPTH = 64  # deeper than any request the API takes, shallow enough for every reader
-
-
-class _Unstorable(ValueError):
-    """A value JSON allows but the API and the database do not: NaN, Infinity."""
-
-
-def _finite(text: str) -> float:
-    number = float(text)
-    if math.isinf(number):
-        raise _Unstorable(f"the number {text[:40]} is too large to be a JSON number the API reads")
-    return number
-
-
-def _constant(name: str) -> float:
-    raise _Unstorable(f"{name} is not valid JSON (JSON has no NaN or Infinity)")
-
-
-def parse_body(text: str) -> tuple[Any, ApiError | None]:
-    """The learner's JSON, or the error saying why it cannot be run (nor stored).
-
-    Total: whatever the bytes, this returns. It refuses what JSON allows but the API, or the
-    database the attempt is saved in, does not: NaN and Infinity, lone surrogates, NUL (which
-    PostgreSQL refuses in text and jsonb), nesting deeper than any request needs.
-    """
-    if problem := _unstorable_text(text):
-        return None, policy.refused(f"The request body cannot be sent: {problem}.")
-    try:
-        body = json.loads(text, parse_constant=_constant, parse_float=_finite)
-    except json.JSONDecodeError as error:
-        return None, policy.refused(
-            f"The request body is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}."
-        )
-    except _Unstorable as error:
-        return None, policy.refused(f"The request body cannot be sent: {error}.")
-    except RecursionError:
-        return None, _too_deep()
-    except ValueError:  # an integer of thousands of digits
-        return None, policy.refused(
-            "The request body cannot be sent: a number in it has too many digits."
-        )
-    if problem := _unstorable_value(body):
-        return None, problem
-    return body, None
-
-
-def _unstorable_text(text: str) -> str:
-    if "\x00" in text:
-        return "it contains a NUL character (U+0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        return f"it contains a lone surrogate at character {error.start + 1}, which is not text"
-    return ""
-
-
-def _too_deep() -> ApiError:
-    return policy.refused(
-        f"The request body cannot be sent: it nests more than {MAX_DEPTH} levels deep."
-    )
-
-
-def _unstorable_value(body: Any) -> ApiError | None:
-    """Walk the parsed body (without recursion) for what its text did not show: escapes such
-    as \\u0000 or a lone \\ud800, and depth."""
-    pending: list[tuple[Any, int]] = [(body, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            return _too_deep()
-        if isinstance(value, dict):
-            pending.extend((key, depth) for key in value)
-            pending.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            pending.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str) and _unstorable_text(value):
-            return policy.refused(
-                "The request body cannot be sent: a string in it holds an escaped NUL (\\u0000) "
-                "or a lone surrogate (such as \\ud800), which is not text."
-            )
-    return None
-
-
 async def run(
     *,
     user,
@@ -243,12 +163,12 @@ async def run(
             ended = item["kind"] == "result"
             yield item
     except Exception as error:  # the last resort: every run ends with a result, never a hang
-        if isinstance(error, StoreDown | DatabaseBusy):
+        if isinstance(error, guards.StoreDown | guards.DatabaseBusy):
             logger.warning("sandbox run failed (request %s): %r", state.request_id, error)
         else:
             logger.exception("sandbox run failed (request %s)", state.request_id)
         if not ended:
-            yield await _unrecorded(state, _outage(error, state))
+            yield await _unrecorded(state, guards.outage(error, sent=state.sent))
 
 
 async def _run(state: _Run, model: str | None, fault: str | None) -> AsyncIterator[dict[str, Any]]:
@@ -261,17 +181,17 @@ async def _run(state: _Run, model: str | None, fault: str | None) -> AsyncIterat
     if error := policy.body_too_large(size) or await _over_limit(state):
         yield state.refusal(error)  # not recorded: storing it is what the limits prevent
         return
-    state.body, error = parse_body(state.body_text)
+    state.body, error = parsing.parse_body(state.body_text)
     if error is None and isinstance(state.body, dict) and model and "model" not in state.body:
         state.body["model"] = model
     if error is None and fault not in (None, "", *faults.FAULTS):
         error = policy.refused(f"Unknown fault {fault!r}.")
     if error is not None:
-        if _unstorable_text(state.body_text):
-            state.body_text = _storable(state.body_text)
+        if parsing.unstorable_text(state.body_text):
+            state.body_text = parsing.storable(state.body_text)
         yield await _finish(state, state.refusal(error))
         return
-    async with RunLock(state.user.pk) as held:
+    async with guards.RunLock(state.user.pk) as held:
         if not held:
             conflict = policy.refused(
                 "Another of your runs is still going: wait for it to finish, then run again.",
@@ -282,97 +202,6 @@ async def _run(state: _Run, model: str | None, fault: str | None) -> AsyncIterat
             return
         async for item in _checked_run(state, fault or None):
             yield item
-
-
-def _storable(text: str) -> str:
-    """The text with what the database refuses made visible: NUL and lone surrogates."""
-    text = text.replace("\x00", "\\u0000")
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-class RunLock:
-    """One run at a time per learner, held only while the run lives.
-
-    The lock expires a few seconds after its last renewal, so a run whose process died stops
-    blocking the learner's next run within seconds; a living run renews it in the background.
-    """
-
-    def __init__(self, user_pk: int) -> None:
-        self.key = LOCK_KEY.format(user_pk)
-        self.token = simulator.new_id("run_")
-        self.renewal: asyncio.Task | None = None
-
-    async def __aenter__(self) -> bool:
-        held = await _store(cache.aadd(self.key, self.token, timeout=LOCK_SECONDS))
-        if held:
-            self.renewal = asyncio.create_task(self._renew())
-        return held
-
-    async def _renew(self) -> None:
-        ends = time.monotonic() + settings.SANDBOX_RUN_SECONDS
-        while time.monotonic() < ends:
-            await asyncio.sleep(LOCK_SECONDS / 3)
-            try:
-                await _store(cache.aset(self.key, self.token, timeout=LOCK_SECONDS))
-            except Exception:  # the store is down; the run ends on its own
-                logger.warning("could not renew the sandbox run lock %s", self.key)
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.renewal is None:
-            return
-        self.renewal.cancel()
-        try:
-            if await _store(cache.aget(self.key)) == self.token:
-                await _store(cache.adelete(self.key))
-        except Exception:  # it expires by itself within LOCK_SECONDS
-            logger.warning("could not release the sandbox run lock %s", self.key)
-
-
-async def _store(call: Awaitable[T]) -> T:
-    """A call to the shared store (Redis), which must answer within seconds or count as down."""
-    try:
-        return await asyncio.wait_for(call, settings.SANDBOX_OUTAGE_SECONDS)
-    except TimeoutError:
-        raise StoreDown("the shared store did not answer in time") from None
-    except (ConnectionError, OSError) as error:
-        raise StoreDown(str(error)) from error
-
-
-async def _wait(call: Awaitable[T]) -> T:
-    """A database call that must answer within seconds (a long lock must not hang the run)."""
-    try:
-        return await asyncio.wait_for(call, settings.SANDBOX_OUTAGE_SECONDS)
-    except TimeoutError:
-        raise DatabaseBusy() from None
-
-
-class StoreDown(Exception):
-    """Redis (the store the site's processes share) is not answering."""
-
-
-class DatabaseBusy(Exception):
-    """The database did not answer within SANDBOX_OUTAGE_SECONDS (a long lock, say)."""
-
-
-def _outage(error: Exception, state: _Run) -> ApiError:
-    """What the learner is told when the run failed on the site's side, and why."""
-    if isinstance(error, StoreDown) or _is_redis_error(error):
-        what = "Redis, the store the site's processes share, is not answering"
-    elif isinstance(error, DatabaseBusy | DatabaseError):
-        what = "the database is busy"
-    else:
-        what = "something went wrong on the site's side (it has been logged)"
-    sent = "" if state.sent else " Nothing was sent to Claude."
-    return policy.refused(
-        f"The sandbox could not run this: {what}.{sent} Your request is still here; run it "
-        "again in a moment.",
-        503,
-        "api_error",
-    )
-
-
-def _is_redis_error(error: Exception) -> bool:
-    return any(kind.__module__.startswith("redis") for kind in type(error).__mro__)
 
 
 async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str, Any]]:
@@ -397,7 +226,7 @@ async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str
         return
     store = simulator.DjangoCacheStore(str(state.user.pk))
     # The store may be Redis: keep its round trips off the event loop.
-    outcome = await _store(
+    outcome = await guards.store(
         sync_to_async(simulator.simulate)(state.body, models, store, state.request_id)
     )
     for item in outcome.events:
@@ -442,7 +271,7 @@ async def _faulty(
 async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
     # The charge is recorded before anything goes upstream; a database that cannot take it
     # refuses the run instead.
-    charge = await _wait(allowance_hookup.reserve(state.user))
+    charge = await guards.wait(allowance_hookup.reserve(state.user))
     if isinstance(charge, ApiError):
         yield await _finish(state, state.refusal(charge))
         return
@@ -467,7 +296,12 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
     finally:
         message = done.message or accumulate(state.events)
         usage = (message or {}).get("usage") or {}
-        await _wait(allowance_hookup.settle(charge, usage, state.events, state.body["model"]))
+        try:
+            await guards.wait(
+                allowance_hookup.settle(charge, usage, state.events, state.body["model"])
+            )
+        except guards.DatabaseBusy:  # its thread goes on, and settles once the lock clears
+            logger.warning("sandbox charge %s settles late", charge.pk)
     state.request_id = done.request_id or state.request_id
     if done.error is not None:
         yield await _finish(state, state.result(done.status, error=done.error))
@@ -498,9 +332,9 @@ async def _over_limit(state: _Run) -> ApiError | None:
     """The abuse guard on every run, either mode: runs per learner per minute. (Live runs are
     also charged to the shared allowance, once they pass validation.)"""
     key = RATE_KEY.format(state.user.pk, int(time.time() // 60))
-    await _store(cache.aadd(key, 0, timeout=90))
+    await guards.store(cache.aadd(key, 0, timeout=90))
     try:
-        count = await _store(cache.aincr(key))
+        count = await guards.store(cache.aincr(key))
     except ValueError:  # expired between the two calls
         count = 1
     if count > settings.SANDBOX_RUNS_PER_MINUTE:
@@ -523,7 +357,7 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
     if state.exercise is not None and not refused:
         result["verdict"] = await _grade(state, state.exercise, result)
     try:
-        attempt = await _wait(
+        attempt = await guards.wait(
             allowance_hookup.own_thread(Attempt.record)(
                 learner=state.user,
                 lesson_slug=state.lesson.slug,
@@ -535,7 +369,7 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
                 refused_by_site=refused,
             )
         )
-    except (DatabaseBusy, DatabaseError):
+    except (guards.DatabaseBusy, DatabaseError):
         logger.exception("sandbox attempt not saved (request %s)", state.request_id)
         result["notice"] = _join(result.get("notice"), NOT_SAVED)
         return result

@@ -14,7 +14,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from course.lessons import Lesson
-from course.sandbox import codegen, runner, widgets
+from course.sandbox import codegen, parsing, runner, widgets
 from course.sandbox.exercises import FAULTS, Exercise
 from course.views import lesson_context, lesson_or_404
 
@@ -95,7 +95,7 @@ def _state(request: HttpRequest) -> widgets.SandboxState:
 
 
 def _code(body_text: str) -> dict:
-    body, error = runner.parse_body(body_text)
+    body, error = parsing.parse_body(body_text)
     if error is not None:
         return {"error": error.message}
     if not isinstance(body, dict):

@@ -7,6 +7,7 @@
 
   var NDJSON = "application/x-ndjson";
   var TAB_INDENTS = "sandbox-tab-indents";
+  var DRAFTS = "sandbox-draft:"; // + owner + ":" + lesson + ":" + exercise; site.js clears them
 
   function $(root, role) { return root.querySelector('[data-role="' + role + '"]'); }
 
@@ -219,7 +220,11 @@
     var textarea = form.querySelector("textarea[name=body]");
     var starterNode = document.getElementById(section.id + "-starter");
     var starter = starterNode ? JSON.parse(starterNode.textContent) : "";
-    var key = "sandbox-draft:" + section.dataset.lesson + ":" + (section.dataset.exercise || "playground");
+    // Drafts belong to their learner: on a shared browser the next one never sees them
+    // (site.js clears them at log-out). A visitor's draft moves to the account they sign in to.
+    var place = section.dataset.lesson + ":" + (section.dataset.exercise || "playground");
+    var owner = section.dataset.user || "visitor";
+    var key = DRAFTS + owner + ":" + place;
     var runButton = $(section, "run"), stopButton = $(section, "stop");
     var modelPicker = $(section, "model");
     var output = $(section, "output"), timeline = $(section, "timeline");
@@ -245,7 +250,16 @@
 
     var editor = makeEditor(section, textarea, changed, run);
     var saved = null;
-    try { saved = localStorage.getItem(key); } catch (error) { saved = null; }
+    try {
+      localStorage.removeItem(DRAFTS + place); // the old key, shared by whoever used the browser
+      saved = localStorage.getItem(key);
+      var visitors = DRAFTS + "visitor:" + place;
+      if (saved === null && owner !== "visitor" && localStorage.getItem(visitors) !== null) {
+        saved = localStorage.getItem(visitors);
+        localStorage.setItem(key, saved);
+        localStorage.removeItem(visitors);
+      }
+    } catch (error) { saved = null; }
     if (saved !== null && saved !== editor.get()) {
       editor.set(saved);
       draftNote.hidden = false;

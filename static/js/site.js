@@ -71,3 +71,18 @@
     document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   }
 })();
+
+// Log-out forgets the sandbox drafts kept in this browser, so the next person at it starts clean.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("form[data-logout]")) return;
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var key = localStorage.key(i);
+        if (key && key.indexOf("sandbox-draft:") === 0) localStorage.removeItem(key);
+      }
+    } catch (error) { /* storage is off: there is nothing to clear */ }
+  });
+})();

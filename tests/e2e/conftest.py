@@ -30,8 +30,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def server_env(
     tmp_path_factory: pytest.TempPathFactory, tutor_server_env: dict[str, str]
 ) -> dict[str, str]:
-    """Environment of the site under test; tutor tests add the fake Anthropic server to it."""
-    return site_env(tmp_path_factory.mktemp("site"), **tutor_server_env)
+    """Environment of the site under test; tutor tests add the fake Anthropic server to it.
+
+    Every test signs up its own learners, all from 127.0.0.1: lift the per-address sign-up limit.
+    """
+    extra = {"SIGNUPS_PER_HOUR": "100000", **tutor_server_env}
+    return site_env(tmp_path_factory.mktemp("site"), **extra)
 
 
 @pytest.fixture(scope="session")

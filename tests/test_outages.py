@@ -1,24 +1,36 @@
-"""Outages answer, they do not hang: the sandbox in real daphne processes, with Redis down and
-with SQLite's write lock held by another process for longer than its busy timeout.
+"""Outages answer, they do not hang: the sandbox and the tutor in real daphne processes, with
+Redis down and with SQLite's write lock held by another process for longer than its busy timeout.
 
 Each wait is bounded by what a learner would notice (RESPONSE_SECONDS), well under the lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from http.cookiejar import Cookie, CookieJar
 
 import pytest
+import websockets
 
-from tests.site_process import free_port, learner_sessions, prepare, site_env, start_daphne
+from tests.fake_anthropic import Reply, Stall
+from tests.site_process import (
+    free_port,
+    learner_sessions,
+    prepare,
+    saved_messages,
+    site_env,
+    start_daphne,
+)
 
 LESSON = "/lessons/messages-api/"
 STREAM = "/lessons/messages-api/sandbox/stream/"
@@ -43,7 +55,9 @@ connection.execute("ROLLBACK")
 def template(tmp_path_factory):
     env = site_env(tmp_path_factory.mktemp("sandbox-faults"))
     prepare(env)
-    return env, learner_sessions(env, ["redis-down", "lock-sim", "lock-live"])
+    return env, learner_sessions(
+        env, ["redis-down", "lock-sim", "lock-live", "killed", "tutor-lock"]
+    )
 
 
 @pytest.fixture
@@ -168,3 +182,65 @@ def test_a_live_run_under_a_long_database_lock_is_refused_before_anything_goes_u
     assert "database is busy" in result["error"]["message"]
     assert "Nothing was sent to Claude" in result["error"]["message"]
     assert fake_anthropic.requests == []
+
+
+def test_a_learner_whose_run_died_with_its_process_can_run_again_within_seconds(
+    site, fake_anthropic, redis_url
+) -> None:
+    env, sessions = site
+    live = env | {
+        "ANTHROPIC_API_KEY": "sk-ant-faults",
+        "ANTHROPIC_BASE_URL": fake_anthropic.url,
+        "SANDBOX_MODE": "live",
+        "REDIS_URL": redis_url,  # the run lock lives here, shared by the site's processes
+    }
+    fake_anthropic.enqueue(Stall(60))
+    with daphne_running(live) as url:
+        browser = Browser(url, sessions["killed"])
+        stalled = threading.Thread(target=_quietly, args=(browser.run, GOOD), daemon=True)
+        stalled.start()
+        _wait_for(lambda: len(fake_anthropic.requests) == 1, "the first run to reach Claude")
+    # daphne_running killed the process (SIGKILL) mid-run: its lock was never released.
+    stalled.join(timeout=RESPONSE_SECONDS)
+    fake_anthropic.enqueue(Reply(text="Hello again."))
+    with daphne_running(live) as url:
+        browser = Browser(url, sessions["killed"])
+        deadline = time.monotonic() + 15 + RESPONSE_SECONDS  # the lock outlives a run by 15 s
+        while (result := browser.run(GOOD)[-1])["status"] == 409:
+            assert time.monotonic() < deadline, "the dead run's lock never expired"
+            time.sleep(0.5)
+    assert result["status"] == 200
+    assert result["response"]["content"][0]["text"] == "Hello again."
+
+
+def _quietly(run, body) -> None:
+    with contextlib.suppress(Exception):  # the connection dies with the process, as it should
+        run(body)
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, f"waited too long for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_a_tutor_question_under_a_long_database_lock_comes_back_to_the_box(site) -> None:
+    env, sessions = site
+    question = "What does max_tokens do?"
+    with daphne_running(env) as url:
+        port = url.rsplit(":", 1)[1]
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/tutor/messages-api/",
+            origin=f"http://127.0.0.1:{port}",
+            additional_headers={"Cookie": f"sessionid={sessions['tutor-lock']}"},
+            open_timeout=RESPONSE_SECONDS,
+        ) as socket:
+            await socket.recv()  # the buttons' first state
+            with database_locked(env):
+                await socket.send(json.dumps({"message": question, "client_id": "locked-1"}))
+                frame = await asyncio.wait_for(socket.recv(), RESPONSE_SECONDS)
+    assert "could not be saved" in frame and "still in the box" in frame
+    assert f">{question}</textarea>" in frame
+    assert [m for m in saved_messages(env) if m["text"] == question] == []

@@ -1,0 +1,92 @@
+"""Sandbox drafts in Chromium belong to their learner: a shared browser never shows one learner's
+draft to the next, log-out clears them, and a visitor's draft follows them into their account."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from playwright.sync_api import Page, expect
+
+PASSWORD = "a long pass phrase"
+LESSON = "/lessons/messages-api/"
+DRAFT = '{"model": "claude-haiku-5-5", "max_tokens": 77, "messages": []}'
+
+
+def sign_up(page: Page) -> str:
+    username = "drafter-" + uuid.uuid4().hex[:10]
+    page.goto(f"/accounts/signup/?next={LESSON}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    expect(page).to_have_url(re.compile(re.escape(LESSON) + "$"))
+    return username
+
+
+def log_in(page: Page, username: str) -> None:
+    page.goto(f"/accounts/login/?next={LESSON}")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(re.escape(LESSON) + "$"))
+
+
+def box(page: Page):
+    return page.locator("#exercise-first-request")
+
+
+def editor(page: Page):
+    """The editor, once sandbox.js has put CodeMirror over the textarea (and listens to it)."""
+    expect(box(page).locator(".cm-editor")).to_be_visible()
+    return box(page).get_by_role("textbox", name="Request body")
+
+
+def drafts(page: Page) -> list[str]:
+    return page.evaluate(
+        "Object.keys(localStorage).filter(function (k) { return k.indexOf('sandbox-draft:') === 0; })"
+    )
+
+
+def saved(page: Page, pattern: str = "") -> list[str]:
+    """The draft keys, once one matching `pattern` is saved (the editor saves after a pause)."""
+    deadline = time.monotonic() + 10
+    while not [k for k in drafts(page) if re.search(pattern, k)]:
+        assert time.monotonic() < deadline, "the draft was never saved"
+        page.wait_for_timeout(50)
+    return drafts(page)
+
+
+def test_the_next_learner_on_a_shared_browser_never_sees_the_draft(page: Page) -> None:
+    first = sign_up(page)
+    editor(page).fill(DRAFT)
+    saved(page)
+    page.reload()
+    expect(editor(page)).to_contain_text('"max_tokens": 77')
+    expect(box(page).get_by_text("Restored your draft")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    assert drafts(page) == []
+
+    sign_up(page)  # someone else, at the same browser
+    expect(editor(page)).not_to_contain_text('"max_tokens": 77')
+    expect(box(page).get_by_text("Restored your draft")).to_be_hidden()
+    assert first not in page.content()
+
+
+def test_a_draft_is_kept_under_its_learner(page: Page) -> None:
+    sign_up(page)
+    editor(page).fill(DRAFT)
+    keys = saved(page, r"^sandbox-draft:\d+:messages-api:first-request$")
+    assert not [k for k in keys if not re.match(r"^sandbox-draft:\d+:", k)]
+
+
+def test_a_visitors_draft_follows_them_into_the_account_they_sign_up_to(page: Page) -> None:
+    page.goto(LESSON)
+    editor(page).fill(DRAFT)
+    saved(page, "^sandbox-draft:visitor:")
+    sign_up(page)
+    expect(editor(page)).to_contain_text('"max_tokens": 77')
+    expect(box(page).get_by_text("Restored your draft")).to_be_visible()
+    assert not [k for k in drafts(page) if k.startswith("sandbox-draft:visitor:")]
