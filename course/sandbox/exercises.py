@@ -279,7 +279,7 @@ def _wrong_answers(raw: Any, solution: Any, reader: _Reader) -> tuple[WrongAnswe
         _check_json(item["body"], f"wrong answer {index + 1}'s body", reader, *where, "body")
         if len(reader.problems) > before:
             continue
-        if isinstance(solution, str) and _same_json(item["body"], solution):
+        if isinstance(solution, str) and same_json(item["body"], solution):
             reader.problem(f"wrong answer {index + 1} is the solution itself", *where)
             continue
         body = item["body"].strip() + "\n"
@@ -287,7 +287,8 @@ def _wrong_answers(raw: Any, solution: Any, reader: _Reader) -> tuple[WrongAnswe
     return tuple(answers)
 
 
-def _same_json(first: str, second: str) -> bool:
+def same_json(first: str, second: str) -> bool:
+    """Whether two JSON texts hold the same value (so layout and key order do not matter)."""
     try:
         return json.loads(first) == json.loads(second)
     except json.JSONDecodeError:

@@ -18,15 +18,15 @@ from course.models_data import ModelData, model_data
 from course.sandbox import (
     allowance_hookup,
     faults,
-    grader,
     guards,
     parsing,
     policy,
     simulator,
     validator,
+    verdicts,
 )
 from course.sandbox.exercises import Exercise
-from course.sandbox.models import Attempt, HintTrack
+from course.sandbox.models import Attempt
 from course.sandbox.validator import ApiError
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class _Run:
             "ttft_ms": ttft,
             "total_ms": self.ms(),
             "mode": self.mode,
-            "answered_by": answered_by(error, self.answered_by),
+            "answered_by": verdicts.answered_by(error, self.answered_by),
             "verdict": self.not_graded(error),
             "attempt_id": None,
             "notice": self.notice,
@@ -104,7 +104,7 @@ class _Run:
 
     def not_graded(self, error: dict | None) -> dict[str, Any] | None:
         """An exercise run's verdict when there is no answer to grade, else None (grade it)."""
-        reason = not_graded_reason(error)
+        reason = verdicts.not_graded_reason(error)
         if self.exercise is None or reason is None:
             return None
         return {"graded": False, "passed": None, "message": reason, "hint": None}
@@ -115,22 +115,6 @@ class _Run:
 
 def _model_of(body: Any) -> Any:
     return body.get("model") if isinstance(body, dict) else None
-
-
-def not_graded_reason(error: dict | None) -> str | None:
-    """Why a run cannot be graded: this site refused it (its own rules and limits, see
-    policy.py) or no answer came back at all. None when an answer, even an error, is there."""
-    if error and (error.get("source") == "sandbox" or error.get("type") == "api_connection_error"):
-        return str(error.get("message") or "")
-    return None
-
-
-def answered_by(error: dict | None, answerer: str) -> str:
-    if error and error.get("source") == "sandbox":
-        return "site"
-    if error and error.get("type") == "api_connection_error":
-        return "nobody"
-    return answerer
 
 
 def cache_verdict(usage: dict[str, Any]) -> str:
@@ -353,9 +337,17 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
     A run the site refused is recorded too (the tutor and a learner without JavaScript find
     the body there), marked so that it never counts as a try.
     """
-    refused = not_graded_reason(result["error"]) is not None
+    refused = verdicts.not_graded_reason(result["error"]) is not None
     if state.exercise is not None and not refused:
-        result["verdict"] = await _grade(state, state.exercise, result)
+        result["verdict"] = await verdicts.grade_run(
+            state.exercise,
+            state.user,
+            state.lesson.slug,
+            body_text=state.body_text,
+            body=state.body,
+            result=result,
+            events=state.events,
+        )
     try:
         attempt = await guards.wait(
             allowance_hookup.own_thread(Attempt.record)(
@@ -390,50 +382,3 @@ async def _unrecorded(state: _Run, error: ApiError) -> dict[str, Any]:
 
 def _join(*notices: str | None) -> str:
     return " ".join(n for n in notices if n)
-
-
-async def _grade(state: _Run, exercise: Exercise, result: dict[str, Any]) -> dict[str, Any]:
-    """The verdict: passed, or the first failing check with its part, its field and the next
-    hint. An error the API answered with leads; running the starter unchanged uses no hint."""
-    request = state.body if isinstance(state.body, dict) else None
-    data = {"request": request, "response": result["response"], "error": result["error"]}
-    verdict = grader.grade(exercise.checks, data | {"events": state.events})
-    if verdict.passed:
-        return {
-            "graded": True,
-            "passed": True,
-            "message": verdict.message,
-            "hint": None,
-            "explanation_html": exercise.explanation_html,
-        }
-    error = result["error"] or {}
-    refusal = error if 400 <= error.get("status", 0) < 500 else None
-    # The verdict leads with the API's error, so the field that error names comes first.
-    field = (grader.error_field(error.get("message", "")) if refusal else None) or verdict.field
-    starter = _same_json(state.body_text, exercise.starter)
-    shown = None
-    if not starter:
-        shown = await sync_to_async(HintTrack.reveal_next)(
-            state.user, state.lesson.slug, exercise.id, len(exercise.hints)
-        )
-    return {
-        "graded": True,
-        "passed": False,
-        "message": verdict.message,
-        "api_error": refusal,
-        "check": None if verdict.failed_check is None else verdict.failed_check + 1,
-        "checks": len(exercise.checks),
-        "part": verdict.part,
-        "field": field,
-        "field_missing": bool(field) and not grader.field_in(request, field),
-        "starter": starter,
-        "hint": exercise.hints[shown - 1] if shown else None,
-        "hints_shown": shown,
-    }
-
-
-def _same_json(text: str, other: str) -> bool:
-    try:
-        return json.loads(text) == json.loads(other)
-    except ValueError:
-        return False
