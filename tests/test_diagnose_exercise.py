@@ -12,31 +12,12 @@ from django.core.cache import cache
 from django.test import Client
 
 from course.lessons import catalogue
-from course.models_data import model_data
-from course.sandbox import simulator
 
 RUN = "/lessons/system-prompts-and-caching/sandbox/run/"
 EXERCISE = "diagnose-a-cache-miss"
 
 
-def simulator_diagnoses() -> bool:
-    body = {
-        "model": "claude-haiku-5-5",
-        "max_tokens": 8,
-        "messages": [{"role": "user", "content": "Hi"}],
-        "diagnostics": {"previous_message_id": None},
-    }
-    outcome = simulator.simulate(body, model_data(), simulator.MemoryStore(), "req_probe")
-    return "diagnostics" in outcome.response
-
-
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        not simulator_diagnoses(),
-        reason="the simulator does not answer `diagnostics` yet (branch simulator adds it)",
-    ),
-]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

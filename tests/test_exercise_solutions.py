@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from functools import cache
@@ -67,22 +66,6 @@ def solution(filename: str, ident: str) -> tuple[Exercise, dict]:
 
 
 CASES = exercise_ids()
-
-
-def simulator_has(part: str) -> bool:
-    """Whether the simulator package has `part` (tool use and JSON output came with branch simulator)."""
-    try:
-        return importlib.util.find_spec(f"course.sandbox.simulator.{part}") is not None
-    except ModuleNotFoundError:  # the simulator is still one module
-        return False
-
-
-needs_tool_use = pytest.mark.skipif(
-    not simulator_has("tools"), reason="the simulator does not call tools yet"
-)
-needs_json_output = pytest.mark.skipif(
-    not simulator_has("schema"), reason="the simulator does not answer with JSON in a schema yet"
-)
 
 
 def test_every_lesson_has_at_least_three_exercises():
@@ -335,7 +318,6 @@ def test_exercises_name_the_course_model_through_its_placeholder():
                 assert info is not None and not info.usable, f"{path.name}: type {model_id!r}"
 
 
-@needs_tool_use
 def test_the_tool_round_trip_works_with_the_id_the_first_run_returns():
     found, body = solution("01-messages-api.md", "tool-round-trip")
     question = body["messages"][0]
@@ -356,7 +338,6 @@ def test_the_tool_round_trip_works_with_the_id_the_first_run_returns():
     assert "14°C, light rain" in answer["content"][0]["text"]
 
 
-@needs_json_output
 def test_the_structured_output_comes_back_as_json_valid_against_the_schema():
     found, body = solution("03-models-tokens-and-sampling.md", "label-as-json")
     response = data(found, body)["response"]
@@ -368,7 +349,6 @@ def test_the_structured_output_comes_back_as_json_valid_against_the_schema():
     assert "label" not in json.loads(starter["content"][0]["text"])  # JSON in words: any shape
 
 
-@needs_json_output
 def test_the_closing_brace_solution_shows_json_coming_back():
     found, body = solution("03-models-tokens-and-sampling.md", "closing-brace-trap")
     response = data(found, body)["response"]
