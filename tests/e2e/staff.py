@@ -41,8 +41,9 @@ def seed_staff(env: dict[str, str]) -> str:
     return STAFF
 
 
-def log_in_as_staff(page: Page, staff: str) -> None:
-    page.goto("/admin/login/?next=/admin/")
+def log_in_as_staff(page: Page, staff: str, site: str = "") -> None:
+    """Log in at the admin of the session's site, or of `site` (a base URL) when given."""
+    page.goto(f"{site}/admin/login/?next=/admin/")
     page.get_by_label("Username").fill(staff)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
