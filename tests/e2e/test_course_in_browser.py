@@ -67,7 +67,9 @@ def test_a_learner_sees_when_the_facts_were_checked_and_can_fetch_the_handbook(p
     page.goto("/lessons/system-prompts-and-caching/")
     facts = page.locator(".facts-checked")
     expect(facts).to_be_visible()
-    expect(facts).to_contain_text("Facts checked on 26 November 2026")
+    checked = load_catalogue().get("system-prompts-and-caching").facts_checked
+    # The front matter's date, as the page writes it ("6 December 2026"): bumping it needs no edit.
+    expect(facts).to_contain_text(f"Facts checked on {checked.day} {checked:%B %Y}")
     link = facts.get_by_role("link", name="Prompt caching")
     expect(link).to_have_attribute(
         "href", "https://platform.claude.com/docs/en/build-with-claude/prompt-caching"
