@@ -12,8 +12,8 @@ from course.lessons import Heading, Lesson
 from tutor.attempts import lesson_for_tutor
 
 LABEL = (
-    "**Offline tutor** · no API key is set, so instead of Claude you get the passages of this "
-    "lesson that best match your question."
+    "**Offline tutor** · no API key is set, so instead of Claude you get the passage of this "
+    "lesson that best matches your question."
 )
 K1 = 1.5
 B = 0.75
