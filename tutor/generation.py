@@ -166,13 +166,19 @@ class Generation:
 
     async def _listen(self) -> None:
         """Obey Stop and answer snapshot requests, from any process, for as long as it runs."""
+        failed = False
         while not self.closing:
+            if failed:  # Redis may have restarted and forgotten the group: join it again at once,
+                # so a Stop sent the moment it is back is not lost before _rejoin's next round
+                await self._quietly(self.layer.group_add(self.control_group, self.control))
             try:
                 event = await self.layer.receive(self.control)
             except Exception:
                 logger.warning("tutor reply %s: channel layer failed; retrying", self.reply_id)
+                failed = True
                 await asyncio.sleep(0.5)
                 continue
+            failed = False
             if event.get("type") == "tutor.stop":
                 self.stop_requested = True
                 self.produce.cancel()
@@ -258,9 +264,31 @@ async def settle() -> None:
 
 
 async def stop(conversation) -> None:
-    """Ask whichever process writes this conversation's reply to stop it."""
+    """Ask whichever process writes this conversation's reply to stop it.
+
+    Redis forgets its groups when it restarts, and a writer joins its control group again only
+    every TUTOR_REJOIN_SECONDS: a Stop sent in that gap reaches no one. So it is sent again once
+    the writer has surely joined again (a writer that already stopped ignores it).
+    """
     layer = get_channel_layer()
     await layer.group_send(conversation.control_group_name, {"type": "tutor.stop"})
+    if not isinstance(layer, InMemoryChannelLayer):  # one process: no Redis to forget the group
+        task = asyncio.create_task(_stop_again(layer, conversation.control_group_name))
+        _resent_stops.add(task)
+        task.add_done_callback(_resent_stops.discard)
+
+
+_resent_stops: set[asyncio.Task] = set()  # referenced until done, so none is collected early
+
+
+async def _stop_again(layer, group: str) -> None:
+    for _ in range(2):
+        await asyncio.sleep(settings.TUTOR_REJOIN_SECONDS)
+        try:
+            await layer.group_send(group, {"type": "tutor.stop"})
+        except Exception:  # the layer is down: the Stop sent first is all it can do
+            logger.warning("tutor: could not send Stop again to %s", group, exc_info=True)
+            return
 
 
 async def request_snapshot(conversation, channel: str) -> None:
