@@ -4,25 +4,18 @@ draft to the next, log-out clears them, and a visitor's draft follows them into 
 from __future__ import annotations
 
 import re
-import time
-import uuid
 
 from playwright.sync_api import Page, expect
 
-PASSWORD = "a long pass phrase"
+from tests.e2e import learner
+
+PASSWORD = learner.PASSWORD
 LESSON = "/lessons/messages-api/"
 DRAFT = '{"model": "claude-haiku-5-5", "max_tokens": 77, "messages": []}'
 
 
 def sign_up(page: Page) -> str:
-    username = "drafter-" + uuid.uuid4().hex[:10]
-    page.goto(f"/accounts/signup/?next={LESSON}")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_label("Password confirmation").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page).to_have_url(re.compile(re.escape(LESSON) + "$"))
-    return username
+    return learner.sign_up(page, LESSON)
 
 
 def log_in(page: Page, username: str) -> None:
@@ -51,10 +44,12 @@ def drafts(page: Page) -> list[str]:
 
 def saved(page: Page, pattern: str = "") -> list[str]:
     """The draft keys, once one matching `pattern` is saved (the editor saves after a pause)."""
-    deadline = time.monotonic() + 10
-    while not [k for k in drafts(page) if re.search(pattern, k)]:
-        assert time.monotonic() < deadline, "the draft was never saved"
-        page.wait_for_timeout(50)
+    page.wait_for_function(
+        """(pattern) => Object.keys(localStorage).some(
+            (k) => k.indexOf("sandbox-draft:") === 0 && new RegExp(pattern).test(k))""",
+        arg=pattern,
+        timeout=10_000,
+    )
     return drafts(page)
 
 
