@@ -218,7 +218,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 if refusal:
                     await self.send(text_data=fragments.notice(refusal))
             elif frame.action == "stop":
-                await generation.stop(self.conversation)
+                await generation.stop(self.conversation, self.following)
             elif frame.action == "retry":
                 await self._retry(frame.message_id)
             elif frame.action in turns.FOLLOW_UPS:

@@ -179,7 +179,9 @@ class Generation:
                 await asyncio.sleep(0.5)
                 continue
             failed = False
-            if event.get("type") == "tutor.stop":
+            # A Stop names the reply it is for when the page knew it: a late copy of it (see
+            # stop()) must never stop the learner's next reply.
+            if event.get("type") == "tutor.stop" and event.get("reply_id") in (None, self.reply_id):
                 self.stop_requested = True
                 self.produce.cancel()
             elif event.get("type") == "tutor.sync" and event.get("channel"):
@@ -263,17 +265,19 @@ async def settle() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def stop(conversation) -> None:
-    """Ask whichever process writes this conversation's reply to stop it.
+async def stop(conversation, reply_id: int | None = None) -> None:
+    """Ask whichever process writes this conversation's reply (`reply_id`, when the page knows
+    it) to stop it.
 
     Redis forgets its groups when it restarts, and a writer joins its control group again only
-    every TUTOR_REJOIN_SECONDS: a Stop sent in that gap reaches no one. So it is sent again once
-    the writer has surely joined again (a writer that already stopped ignores it).
+    every TUTOR_REJOIN_SECONDS: a Stop sent in that gap reaches no one. So a Stop that names its
+    reply is sent again once the writer has surely joined again; only that reply obeys it.
     """
     layer = get_channel_layer()
-    await layer.group_send(conversation.control_group_name, {"type": "tutor.stop"})
-    if not isinstance(layer, InMemoryChannelLayer):  # one process: no Redis to forget the group
-        task = asyncio.create_task(_stop_again(layer, conversation.control_group_name))
+    event = {"type": "tutor.stop", **({"reply_id": reply_id} if reply_id is not None else {})}
+    await layer.group_send(conversation.control_group_name, event)
+    if reply_id is not None and not isinstance(layer, InMemoryChannelLayer):
+        task = asyncio.create_task(_stop_again(layer, conversation.control_group_name, event))
         _resent_stops.add(task)
         task.add_done_callback(_resent_stops.discard)
 
@@ -281,11 +285,11 @@ async def stop(conversation) -> None:
 _resent_stops: set[asyncio.Task] = set()  # referenced until done, so none is collected early
 
 
-async def _stop_again(layer, group: str) -> None:
+async def _stop_again(layer, group: str, event: dict) -> None:
     for _ in range(2):
         await asyncio.sleep(settings.TUTOR_REJOIN_SECONDS)
         try:
-            await layer.group_send(group, {"type": "tutor.stop"})
+            await layer.group_send(group, event)
         except Exception:  # the layer is down: the Stop sent first is all it can do
             logger.warning("tutor: could not send Stop again to %s", group, exc_info=True)
             return
