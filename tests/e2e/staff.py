@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from playwright.sync_api import Page, expect
 
-from tests.site_process import ROOT
+from tests.site_process import site_python
 
 STAFF = "axe-admin"
 PASSWORD = "a long pass phrase"
@@ -37,7 +34,7 @@ if not User.objects.filter(username="{STAFF}").exists():
 
 def seed_staff(env: dict[str, str]) -> str:
     """Create the staff member and the learner's data once per site; return the username."""
-    subprocess.run([sys.executable, "-c", SEED], cwd=ROOT, env=env, check=True)
+    site_python(env, SEED)
     return STAFF
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.learner import sign_up
-from tests.site_process import ROOT
+from tests.site_process import site_python
 
 # What the sandbox records when a learner passes an exercise (its run path is tested in
 # tests/e2e/test_sandbox_in_browser.py): here every exercise of lesson 1 is passed.
@@ -32,15 +30,7 @@ def test_passed_exercises_count_as_started_and_as_progress(page: Page, server_en
     page.goto("/")
     expect(page.get_by_role("link", name=re.compile(r"^Start lesson 1\b"))).to_be_visible()
 
-    run = subprocess.run(
-        [sys.executable, "-c", PASS_LESSON_ONE, username],
-        cwd=ROOT,
-        env=server_env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    passed = int(run.stdout)
+    passed = int(site_python(server_env, PASS_LESSON_ONE, username))
     page.reload()
     expect(page.get_by_role("link", name=re.compile(r"^Continue lesson 1\b"))).to_be_visible()
     expect(page.get_by_text("Start lesson 1")).to_have_count(0)

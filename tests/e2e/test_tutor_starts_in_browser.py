@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -18,7 +16,7 @@ from tests.e2e.learner import (
     wait_for_socket,
 )
 from tests.fake_anthropic import FakeAnthropic, Reply
-from tests.site_process import ROOT
+from tests.site_process import site_python
 
 CONVERSATIONS = """
 import json, sys, django; django.setup()
@@ -29,15 +27,7 @@ print(json.dumps([[c.lesson_slug, [m.text for m in c.messages.order_by("pk")]] f
 
 
 def conversations(env: dict[str, str], username: str) -> list:
-    run = subprocess.run(
-        [sys.executable, "-c", CONVERSATIONS, username],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(run.stdout)
+    return json.loads(site_python(env, CONVERSATIONS, username))
 
 
 def test_opening_lessons_starts_no_conversation_and_a_question_starts_one(
