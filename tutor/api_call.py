@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from course import claude
 from course.models_data import model_data
-from tutor.context import build_messages
 from tutor.models import Message
 from tutor.prompts import cache_verdict, estimate_tokens
+from tutor.trimming import build_messages
 
 SHOWN_CHARS = 160
 

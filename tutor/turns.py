@@ -18,9 +18,9 @@ from course import allowance
 from course.lessons import Lesson
 from tutor import fragments
 from tutor.attempts import latest_attempt_text
-from tutor.context import build_messages
 from tutor.models import Busy, Conversation, Duplicate, Message, PromptVersion
 from tutor.prompts import system_blocks, system_json
+from tutor.trimming import build_messages
 
 CONTINUE_TEXT = "Continue from where your last reply stopped."
 

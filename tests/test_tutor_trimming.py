@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from tutor.context import build_messages
 from tutor.models import Message
+from tutor.trimming import build_messages
 
 
 def turn(pk: int, role: str, text: str) -> Message:
