@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from tests.conftest import make_user
 from tutor.models import Conversation, Message, PromptVersion
-from tutor.startup import interrupt_orphans
+from tutor.orphans import interrupt_orphans
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tutor import fragments, startup
+from tutor import fragments, orphans
 from tutor.models import Conversation, Message
 from tutor.streaming import ReplyStream
 
@@ -17,7 +17,7 @@ class Opened:
 
 
 def open_conversation(user, lesson_slug: str) -> Opened:
-    startup.interrupt_orphans_once()
+    orphans.interrupt_orphans_once()
     conversation = Conversation.objects.current_or_none(user, lesson_slug)
     if conversation is None:
         return Opened(None, None, "")
