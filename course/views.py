@@ -15,7 +15,7 @@ from course.accounts import count_signup, signup_refusal
 from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
 from course.progress import course_overview, current_exercise, progress_for, quiz_tally
-from course.sandbox import widgets
+from course.sandbox import partials
 from tutor.panel import panel_context
 
 
@@ -51,14 +51,14 @@ def lesson_context(
     lessons: Catalogue,
     lesson: Lesson,
     *,
-    sandboxes: dict[str, widgets.SandboxState] | None = None,
+    sandboxes: dict[str, partials.SandboxState] | None = None,
 ) -> dict:
     """The lesson page; `sandboxes` holds what a sandbox form without JavaScript sent back."""
     progress = progress_for(request)
     answers = progress.answers(lesson.slug)
     passed = progress.exercises_passed(lesson)
     previous, following = lessons.neighbours(lesson)
-    html, playground = widgets.lesson_html(request, lesson, sandboxes)
+    html, playground = partials.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
     request.session.setdefault("visited", True)
     return {

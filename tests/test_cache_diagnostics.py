@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from course import claude
-from course.sandbox import widgets
+from course.sandbox import partials
 
 SYSTEM_CHANGED = {
     "cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 3712}
@@ -35,7 +35,7 @@ def result_with(diagnostics) -> dict:
 
 def panel(diagnostics) -> str:
     return html.unescape(
-        widgets.render_result(result_with(diagnostics), None, None, None)["result"]
+        partials.render_result(result_with(diagnostics), None, None, None)["result"]
     )
 
 

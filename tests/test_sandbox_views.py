@@ -18,7 +18,7 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from course import claude
 from course.lessons import catalogue
-from course.sandbox import guards, runner, widgets
+from course.sandbox import guards, partials, runner
 from course.sandbox.grader import compile_check
 from course.sandbox.models import Attempt, HintTrack
 
@@ -386,7 +386,7 @@ async def test_the_verdict_says_which_part_of_the_task_the_failed_check_is_about
     result = [item async for item in items][-1]
     request = RequestFactory().post(STREAM)
     request.user = user
-    html = await sync_to_async(widgets.render_result)(result, request, lesson, exercise)
+    html = await sync_to_async(partials.render_result)(result, request, lesson, exercise)
     text = page_text_of(html["verdict"])
     assert text.startswith("Not yet. Put the format rule in the system prompt")
     assert "Check 1 of 1 Part of the task: the system prompt" in text

@@ -14,7 +14,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
 from course.lessons import Lesson
-from course.sandbox import codegen, parsing, runner, widgets
+from course.sandbox import codegen, parsing, partials, runner
 from course.sandbox.exercises import FAULTS, Exercise
 from course.views import lesson_context, lesson_or_404
 
@@ -53,14 +53,14 @@ async def _ndjson(
     # Each line carries the data and its HTML, rendered once here from the widget's partials.
     async for item in items:
         if item["kind"] == "event":
-            extra = {"html": widgets.render_event(item)}
+            extra = {"html": partials.render_event(item)}
         else:
-            html = await sync_to_async(widgets.render_result)(item, request, lesson, exercise)
+            html = await sync_to_async(partials.render_result)(item, request, lesson, exercise)
             extra = {"html": html}
             if (item.get("verdict") or {}).get("passed"):
-                extra["score_html"] = await sync_to_async(widgets.render_score)(request, lesson)
+                extra["score_html"] = await sync_to_async(partials.render_score)(request, lesson)
             if item.get("mode") == "live":
-                extra["allowance_html"] = await sync_to_async(widgets.render_allowance)(request)
+                extra["allowance_html"] = await sync_to_async(partials.render_allowance)(request)
         yield json.dumps(item | extra, default=str) + "\n"
 
 
@@ -86,8 +86,8 @@ async def _collect(items: AsyncIterator[dict]) -> list[dict]:
     return [item async for item in items]
 
 
-def _state(request: HttpRequest) -> widgets.SandboxState:
-    return widgets.SandboxState(
+def _state(request: HttpRequest) -> partials.SandboxState:
+    return partials.SandboxState(
         body=request.POST.get("body", ""),
         model=request.POST.get("model", ""),
         fault=_fault(request) or "",
@@ -102,8 +102,8 @@ def _code(body_text: str) -> dict:
         return {"error": "The request body must be a JSON object: { ... }."}
     snippets = codegen.snippets(body)
     return {
-        "python_html": widgets.highlight(snippets.python, "python"),
-        "curl_html": widgets.highlight(snippets.curl, "bash"),
+        "python_html": partials.highlight(snippets.python, "python"),
+        "curl_html": partials.highlight(snippets.curl, "bash"),
     }
 
 
@@ -116,9 +116,9 @@ def sandbox_run(request: HttpRequest, slug: str) -> HttpResponse:
     action = request.POST.get("action", "run")
     status = 200
     if action == "reset":
-        state.body = widgets.starter(exercise)  # the hints seen stay seen
+        state.body = partials.starter(exercise)  # the hints seen stay seen
     elif action == "hint" and exercise:
-        widgets.reveal_hint(request, lesson, exercise)
+        partials.reveal_hint(request, lesson, exercise)
     elif action == "code":
         state.code = _code(state.body)
     elif not request.user.is_authenticated:
@@ -139,8 +139,8 @@ def sandbox_hint(request: HttpRequest, slug: str) -> HttpResponse:
     exercise = _exercise_or_404(lesson, request.POST.get("exercise", ""))
     if exercise is None:
         raise Http404("The free-form sandbox has no hints.")
-    shown = widgets.reveal_hint(request, lesson, exercise)
-    return HttpResponse(widgets.render_hints(request, lesson, exercise, shown))
+    shown = partials.reveal_hint(request, lesson, exercise)
+    return HttpResponse(partials.render_hints(request, lesson, exercise, shown))
 
 
 @require_POST
@@ -148,7 +148,7 @@ def sandbox_code(request: HttpRequest, slug: str) -> HttpResponse:
     """ "Get code" with htmx: the code region of one sandbox."""
     lesson_or_404(slug)
     return render(
-        request, f"{widgets.TEMPLATE}#code", {"code": _code(request.POST.get("body", ""))}
+        request, f"{partials.TEMPLATE}#code", {"code": _code(request.POST.get("body", ""))}
     )
 
 
@@ -188,6 +188,8 @@ def _too_large(request: HttpRequest, endpoint: str, slug: str) -> HttpResponse:
         error = {"type": "request_too_large", "message": message}
         return JsonResponse({"kind": "refused", "error": error}, status=413)
     if endpoint == "sandbox_code":  # htmx swaps a 422 in (base.html's responseHandling), not 413
-        return render(request, f"{widgets.TEMPLATE}#code", {"code": {"error": message}}, status=422)
+        return render(
+            request, f"{partials.TEMPLATE}#code", {"code": {"error": message}}, status=422
+        )
     context = {"message": message, "lesson_url": reverse("lesson", args=[slug])}
     return render(request, "sandbox/too_large.html", context, status=413)
