@@ -1,25 +1,32 @@
-"""What keeps a sandbox run bounded: one run per learner, held only while it lives, and a time
-limit on every call to Redis and the database, with the message a learner gets when one fails."""
+"""What keeps a sandbox run bounded: one run per learner, held only while it lives, a time limit
+on every call to Redis and the database, with the message a learner gets when one fails, and the
+allowance a live run is charged to, which it shares with the tutor (course/allowance.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
+from course import allowance
 from course.sandbox import policy, simulator
 from course.sandbox.validator import ApiError
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "sandbox-running:{}"
 LOCK_SECONDS = 15  # a run's lock outlives its process by at most this long (see RunLock)
+SOURCE = "sandbox"  # what the allowance records a live run's charge as
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RunLock:
@@ -105,3 +112,45 @@ def outage(error: Exception, *, sent: bool) -> ApiError:
 
 def _is_redis_error(error: Exception) -> bool:
     return any(kind.__module__.startswith("redis") for kind in type(error).__mro__)
+
+
+def own_thread(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run a database write on a worker thread of its own, not the request's one shared thread:
+    when a long lock holds it, the run gives up waiting (`wait`) and whatever the request
+    does next (release its lock, render its result) does not queue behind it."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections.close_all()  # this worker thread's connections only
+
+    return sync_to_async(call, thread_sensitive=False)
+
+
+async def reserve(user) -> allowance.Charge | ApiError:
+    """A charge for one live run, or the 429 that says why the learner must wait."""
+    try:
+        return await own_thread(allowance.reserve)(user, SOURCE)
+    except allowance.Refused as refusal:
+        error = policy.refused(refusal.message, 429, "rate_limit_error")
+        if refusal.retry_after:
+            error.headers["retry-after"] = str(round(refusal.retry_after))
+        return error
+
+
+async def over_ceiling() -> str:
+    """Why live runs fall back to the simulator (the site's daily spend is reached), or ""."""
+    ceiling = await sync_to_async(allowance.ceiling_refusal)()
+    return ceiling.message if ceiling else ""
+
+
+async def settle(
+    charge: allowance.Charge, usage: dict[str, Any], events: list[dict], model: str
+) -> None:
+    """Record what the run used; a run that produced nothing gives the day's question back."""
+    produced = bool(usage.get("output_tokens")) or any(
+        e["event"] == "content_block_delta" for e in events
+    )
+    await own_thread(charge.settle)(usage, produced=produced, model=model)

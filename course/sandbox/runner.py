@@ -16,7 +16,6 @@ from django.db import DatabaseError
 from course import claude, pricing
 from course.models_data import ModelData, model_data
 from course.sandbox import (
-    allowance_hookup,
     faults,
     guards,
     parsing,
@@ -202,7 +201,7 @@ async def _checked_run(state: _Run, fault: str | None) -> AsyncIterator[dict[str
         async for item in _faulty(state, models, fault, streamed):
             yield item
         return
-    if state.mode == "live" and (ceiling := await allowance_hookup.over_ceiling()):
+    if state.mode == "live" and (ceiling := await guards.over_ceiling()):
         state.mode, state.notice = "simulator", ceiling
     if state.mode == "live":
         async for item in _live(state):
@@ -255,7 +254,7 @@ async def _faulty(
 async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
     # The charge is recorded before anything goes upstream; a database that cannot take it
     # refuses the run instead.
-    charge = await guards.wait(allowance_hookup.reserve(state.user))
+    charge = await guards.wait(guards.reserve(state.user))
     if isinstance(charge, ApiError):
         yield await _finish(state, state.refusal(charge))
         return
@@ -281,9 +280,7 @@ async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
         message = done.message or accumulate(state.events)
         usage = (message or {}).get("usage") or {}
         try:
-            await guards.wait(
-                allowance_hookup.settle(charge, usage, state.events, state.body["model"])
-            )
+            await guards.wait(guards.settle(charge, usage, state.events, state.body["model"]))
         except guards.DatabaseBusy:  # its thread goes on, and settles once the lock clears
             logger.warning("sandbox charge %s settles late", charge.pk)
     state.request_id = done.request_id or state.request_id
@@ -350,7 +347,7 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
         )
     try:
         attempt = await guards.wait(
-            allowance_hookup.own_thread(Attempt.record)(
+            guards.own_thread(Attempt.record)(
                 learner=state.user,
                 lesson_slug=state.lesson.slug,
                 exercise_id=state.exercise.id if state.exercise else "",
