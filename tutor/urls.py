@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tutor import instructor_views, views
+from tutor import views
 
 urlpatterns = [
     path("lessons/<slug:slug>/tutor/new/", views.new_conversation, name="tutor_new"),
@@ -21,10 +21,10 @@ urlpatterns = [
 ]
 
 urlpatterns += [
-    path("instructor/lessons/", instructor_views.instructor_index, name="instructor_index"),
+    path("instructor/lessons/", views.instructor_index, name="instructor_index"),
     path(
         "instructor/lessons/<slug:slug>/",
-        instructor_views.instructor_preview,
+        views.instructor_preview,
         name="instructor_preview",
     ),
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -11,9 +11,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from course.lessons import catalogue
 from course.views import HtmxHttpRequest
+from tutor import instructor
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
 from tutor.models import Busy, Conversation, Message
+
+# Anonymous visitors are sent to log in; signed-in users without the permission get a 403.
+instructors_only = permission_required("tutor.preview_lessons", raise_exception=True)
 
 
 @require_POST
@@ -92,3 +96,21 @@ def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
         lesson_url = reverse("lesson", args=[reply.conversation.lesson_slug])
         return redirect(f"{lesson_url}#msg-{reply.pk}")
     return render(request, "tutor/_feedback.html", {"message": reply, "feedback": saved})
+
+
+@require_GET
+@login_required
+@instructors_only
+def instructor_index(request: HttpRequest) -> HttpResponse:
+    context = instructor.overview(catalogue().lessons)
+    return render(request, "tutor/instructor/index.html", context)
+
+
+@require_GET
+@login_required
+@instructors_only
+def instructor_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    lesson = catalogue().get(slug)
+    if lesson is None:
+        raise Http404("There is no lesson at this address.")
+    return render(request, "tutor/instructor/preview.html", instructor.preview(lesson))
