@@ -9,26 +9,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.defaults import server_error as django_server_error
-from django_htmx.middleware import HtmxDetails
 
 from course.accounts import count_signup, signup_refusal
 from course.forms import SignUpForm
-from course.lessons import Catalogue, Lesson, catalogue, lesson_file
-from course.progress import course_overview, current_exercise, progress_for, quiz_tally
-from course.sandbox import partials
-from tutor.panel import panel_context
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
-    lessons = catalogue()
-    lesson = lessons.get(slug)
-    if lesson is None:
-        raise Http404("There is no lesson at this address.")
-    return lessons, lesson
+from course.htmx import HtmxHttpRequest
+from course.lesson_page import lesson_context, lesson_or_404
+from course.lessons import catalogue, lesson_file
+from course.progress import course_overview, progress_for, quiz_tally
 
 
 @require_GET
@@ -44,37 +31,6 @@ def lesson_file_download(request: HttpRequest, name: str) -> FileResponse:
 def home(request: HtmxHttpRequest) -> HttpResponse:
     overview = course_overview(progress_for(request), catalogue().lessons)
     return render(request, "course/home.html", overview)
-
-
-def lesson_context(
-    request: HttpRequest,
-    lessons: Catalogue,
-    lesson: Lesson,
-    *,
-    sandboxes: dict[str, partials.SandboxState] | None = None,
-) -> dict:
-    """The lesson page; `sandboxes` holds what a sandbox form without JavaScript sent back."""
-    progress = progress_for(request)
-    answers = progress.answers(lesson.slug)
-    passed = progress.exercises_passed(lesson)
-    previous, following = lessons.neighbours(lesson)
-    html, playground = partials.lesson_html(request, lesson, sandboxes)
-    # The tutor's websocket reads the session, so make sure the visitor has one.
-    request.session.setdefault("visited", True)
-    return {
-        "lesson": lesson,
-        "lesson_html": html,
-        "playground": playground,
-        "exercises_passed": len(passed),
-        "current_exercise": current_exercise(lesson, passed),
-        "lessons": lessons.lessons,
-        "previous": previous,
-        "next": following,
-        "complete": lesson.slug in progress.completed(),
-        "questions": [{"question": q, "answer": answers.get(q.key)} for q in lesson.quiz],
-        "quiz": quiz_tally(lesson, answers),
-        "tutor": panel_context(request, lesson),
-    }
 
 
 @require_GET

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils import dateformat
 from django.views.decorators.http import require_GET, require_POST
 
+from course.htmx import HtmxHttpRequest
 from course.lessons import catalogue
-from course.views import HtmxHttpRequest
 from tutor import instructor
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback

@@ -13,10 +13,10 @@ from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_POST
 
+from course.lesson_page import lesson_context, lesson_or_404
 from course.lessons import Lesson
 from course.sandbox import codegen, parsing, partials, runner
 from course.sandbox.exercises import FAULTS, Exercise
-from course.views import lesson_context, lesson_or_404
 
 NDJSON = "application/x-ndjson"
 SIGN_IN = "Sign in to run requests. Your draft stays in the editor."
