@@ -1,76 +1,14 @@
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from django.contrib.auth import get_user_model
 
 from course import lessons, models_data
 
 ROOT = Path(__file__).resolve().parent.parent
-
-VALID_LESSON = """\
----
-title: Tiny lesson
-slug: {slug}
-order: {order}
-summary: A lesson used by the tests.
-minutes: 5
-objectives:
-  - Know the tiny thing
-tutor:
-  focus: The tiny thing.
-  starters:
-    - What is the tiny thing?
-    - Why is it tiny?
-    - Where does it live?
-quiz:
-  - question: Which is tiny?
-    choices:
-      a: The elephant
-      b: The ant
-    answer: b
-    explanation: Ants are small.
-  - question: Which is large?
-    choices:
-      a: The whale
-      b: The flea
-    answer: a
-    explanation: Whales are big.
-  - question: Which is neither?
-    choices:
-      a: A dog
-      b: A mountain
-    answer: a
-    explanation: Dogs are medium.
-facts_checked: 2026-11-26
-sources:
-  - title: Messages API
-    url: https://platform.claude.com/docs/en/api/messages
----
-
-## First section
-
-Some text with a [link to the second section](#second-section).
-
-## Second section
-
-More text.
-"""
-
-
-def make_user(username: str = "ada", password: str = "correct horse battery") -> object:
-    return get_user_model().objects.create_user(username=username, password=password)
-
-
-def lesson_text(slug: str = "tiny", order: int = 1, **replace: str) -> str:
-    text = VALID_LESSON.format(slug=slug, order=order)
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    return text
 
 
 @pytest.fixture(autouse=True)
@@ -93,11 +31,6 @@ def lessons_dir(tmp_path: Path, settings) -> Path:
     settings.LESSONS_DIR = directory
     settings.MODELS_FILE = directory / "models.yaml"
     return directory
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="session")

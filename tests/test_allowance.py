@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from course import allowance
 from course.models import ApiCharge
-from tests.conftest import lesson_text, make_user, write
 from tests.fake_anthropic import HttpError, Reply
+from tests.lesson_files import lesson_text, write
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tests.users import make_user
 from tutor.models import Conversation, Message
 
 FINAL = 'hx-swap-oob="outerHTML"'

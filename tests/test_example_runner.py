@@ -10,8 +10,8 @@ import pytest
 from course import example_runner
 from course.lesson_format import LessonInvalid
 from course.lessons import parse_lesson
-from tests.conftest import lesson_text
 from tests.fake_anthropic import FakeAnthropic
+from tests.lesson_files import lesson_text
 
 PATH = Path("lessons/99-tiny.md")
 CALL = (

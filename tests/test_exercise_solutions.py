@@ -19,7 +19,7 @@ from course.sandbox import grader, runner, simulator
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt
 from course.sandbox.solutions import grade_runs, grading_data, health
-from tests.conftest import make_user
+from tests.users import make_user
 
 EXERCISE_ID_RE = re.compile(r"^```exercise\nid: ([a-z0-9-]+)$", re.M)
 

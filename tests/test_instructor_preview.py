@@ -12,8 +12,9 @@ from django.utils.html import escape
 
 from course.lessons import catalogue
 from course.models_data import model_data
-from tests.conftest import lesson_text, make_user, write
 from tests.fake_anthropic import tokens as fake_tokens
+from tests.lesson_files import lesson_text, write
+from tests.users import make_user
 from tutor.instructor import prefix_costs, price
 from tutor.models import Conversation, PromptVersion
 from tutor.prompts import prompt_tokens, system_blocks, system_json

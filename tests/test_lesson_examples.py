@@ -93,7 +93,7 @@ def test_a_learner_can_download_the_files_the_examples_read(client):
 
 def test_check_lessons_refuses_a_link_to_a_missing_lesson_file(lessons_dir):
     from course.lessons import load_catalogue as load
-    from tests.conftest import lesson_text, write
+    from tests.lesson_files import lesson_text, write
 
     text = lesson_text(**{"More text.": "Get [it](/lessons/files/nothing.md)."})
     write(lessons_dir / "01-a.md", text)

@@ -6,7 +6,7 @@ import pytest
 
 from course.lesson_format import LessonInvalid
 from course.lessons import parse_lesson
-from tests.conftest import lesson_text
+from tests.lesson_files import lesson_text
 
 PATH = Path("lessons/99-tiny.md")
 

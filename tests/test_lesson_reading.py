@@ -9,7 +9,7 @@ import pytest
 
 from course.lessons import catalogue
 from course.markdown import render_untrusted
-from tests.conftest import make_user
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 

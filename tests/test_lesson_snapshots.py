@@ -9,7 +9,8 @@ from django.contrib.auth.models import Permission
 
 from course import lessons
 from course.models import LessonSnapshot
-from tests.conftest import lesson_text, make_user, write
+from tests.lesson_files import lesson_text, write
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 

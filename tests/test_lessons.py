@@ -4,7 +4,7 @@ import os
 import re
 
 from course.lessons import load_catalogue
-from tests.conftest import lesson_text, write
+from tests.lesson_files import lesson_text, write
 
 
 def bump_mtime(path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from course.lessons import Lesson, load_catalogue, parse_lesson
-from tests.conftest import lesson_text
+from tests.lesson_files import lesson_text
 from tutor import offline
 from tutor.offline import LABEL, answer, chunks
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.conftest import make_user
 from tests.site_process import ROOT, site_env
+from tests.users import make_user
 
 # The environment README's "Running in production" documents (with a throwaway secret).
 PRODUCTION = {

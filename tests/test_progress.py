@@ -4,7 +4,7 @@ import pytest
 
 from course.lessons import catalogue
 from course.models import LessonCompletion, QuizAnswer
-from tests.conftest import make_user
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 

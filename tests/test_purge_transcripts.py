@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor.models import Conversation, Feedback, Message, PromptVersion
 
 pytestmark = pytest.mark.django_db

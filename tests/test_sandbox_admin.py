@@ -8,7 +8,7 @@ import pytest
 from django.apps import apps
 
 from course.sandbox.models import Attempt
-from tests.conftest import make_user
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 

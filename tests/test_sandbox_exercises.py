@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from course.lessons import load_catalogue
-from tests.conftest import lesson_text, write
+from tests.lesson_files import lesson_text, write
 
 EXERCISE = """
 ```exercise

@@ -18,8 +18,8 @@ from course import claude
 from course.sandbox import runner
 from course.sandbox.exercises import parse_block
 from course.sandbox.models import Attempt, HintTrack
-from tests.conftest import make_user
 from tests.fake_anthropic import Drop, HttpError, StreamError
+from tests.users import make_user
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

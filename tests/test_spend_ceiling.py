@@ -17,8 +17,8 @@ from course import allowance, claude, pricing
 from course.models import ApiCharge
 from course.models_data import model_data
 from course.sandbox import runner
-from tests.conftest import make_user
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tests.users import make_user
 
 LESSON = SimpleNamespace(slug="messages-api")
 HELLO = '{"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}'

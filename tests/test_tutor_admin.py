@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor.models import Conversation, Feedback, Message
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
 from tests import tutor_client
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor import fragments
 from tutor.models import Conversation, Feedback, Message
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from course.lessons import load_catalogue
-from tests.conftest import lesson_text, write
+from tests.lesson_files import lesson_text, write
 from tests.tutor_client import ask, connect, learner, until
 from tutor.attempts import lesson_for_tutor
 from tutor.instructor import lesson_report

@@ -11,8 +11,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from course.asgi import application
-from tests.conftest import lesson_text, write
 from tests.fake_anthropic import HttpError
+from tests.lesson_files import lesson_text, write
 from tests.tutor_client import HOST, ORIGIN, ask, connect, final_reply, learner, until
 from tutor.models import Message
 

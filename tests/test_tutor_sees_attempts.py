@@ -75,7 +75,7 @@ def test_the_tutor_sees_each_exercise_but_never_its_solution() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_runs_huge_error_reaches_the_tutor_bounded(settings) -> None:
-    from tests.conftest import make_user
+    from tests.users import make_user
     from tutor.attempts import MAX_LINE, MAX_TEXT, latest_attempt_text
 
     settings.SANDBOX_MODE = "simulator"

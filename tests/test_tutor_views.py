@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.orphans import interrupt_orphans
 

@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from tests.conftest import make_user
+from tests.users import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from bench.frames import ShownReply
 from course.asgi import application
-from tests.conftest import make_user
+from tests.users import make_user
 
 ORIGIN = (b"origin", b"http://localhost")
 HOST = (b"host", b"localhost")
