@@ -8,7 +8,7 @@ import pytest
 import pytest_asyncio
 from django.contrib.auth import get_user_model
 
-from course import lessons, models_data
+from course import lessons, model_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,11 +77,11 @@ def lesson_text(slug: str = "tiny", order: int = 1, **replace: str) -> str:
 def fresh_lesson_cache():
     """Each test sees lessons parsed from disk, never a parse left over from another test."""
     lessons._cache.clear()
-    models_data._cache.clear()
+    model_catalogue._cache.clear()
     lessons._reported.clear()
     yield
     lessons._cache.clear()
-    models_data._cache.clear()
+    model_catalogue._cache.clear()
 
 
 @pytest.fixture

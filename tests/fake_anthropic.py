@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from course.model_catalogue import estimate_tokens
 from course.sandbox import simulator
 from course.sandbox.http1 import Exchange, serve_until_stopped
 from course.sandbox.server import MessagesServer, Pace
@@ -26,9 +27,8 @@ from tests.fake_replies import example_of, json_schema, stop_at
 
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
 MARKER = re.compile(r"\[\[fake((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
-
-# The simulator's tokenizer: tokens(text) = max(1, ceil(len(text) / 4)).
-tokens = simulator.estimate_tokens
+# What the fake counts a text as (count_tokens, usage): the simulator's, the site's one estimate.
+tokens = estimate_tokens
 
 
 @dataclasses.dataclass(frozen=True)

@@ -633,7 +633,7 @@ def test_reset_forgets_everything(fake_anthropic: FakeAnthropic) -> None:
 
 
 def test_the_fake_refuses_with_the_sites_own_validator(fake_anthropic: FakeAnthropic) -> None:
-    from course.models_data import model_data
+    from course.model_catalogue import model_data
     from course.sandbox import validator
 
     block = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils.html import escape
 
 from course.lessons import catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from tests.conftest import lesson_text, make_user, write
 from tests.fake_anthropic import tokens as fake_tokens
 from tutor.instructor import prefix_costs, price

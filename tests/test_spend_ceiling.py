@@ -13,9 +13,9 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from course import allowance, claude, pricing
+from course import allowance, claude, model_catalogue
+from course.model_catalogue import model_data
 from course.models import ApiCharge
-from course.models_data import model_data
 from course.sandbox import runner
 from tests.conftest import make_user
 from tests.tutor_client import ask, connect, final_reply, learner, until
@@ -55,10 +55,12 @@ def test_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     expected = (
         haiku.input + haiku.output + haiku.cache_read + 2 * haiku.cache_write_5m
     ) + haiku.cache_write_1h
-    assert pricing.cost(usage, "claude-haiku-5-5") == expected
+    assert model_catalogue.cost(usage, "claude-haiku-5-5") == expected
     assert haiku.cache_write_1h != haiku.cache_write_5m
-    assert pricing.cost(usage, "no-such-model") == 0
-    assert pricing.cost({"input_tokens": "lots", "output_tokens": -5}, "claude-haiku-5-5") == 0
+    assert model_catalogue.cost(usage, "no-such-model") == 0
+    assert (
+        model_catalogue.cost({"input_tokens": "lots", "output_tokens": -5}, "claude-haiku-5-5") == 0
+    )
 
 
 @pytest.mark.asyncio
@@ -69,7 +71,7 @@ async def test_a_live_run_records_what_it_cost(online, settings) -> None:
     result = await run(user)
     await claude.aclose()
     charge = await ApiCharge.objects.aget(user=user)
-    assert charge.cost == pricing.cost(result["usage"], "claude-haiku-5-5") > 0
+    assert charge.cost == model_catalogue.cost(result["usage"], "claude-haiku-5-5") > 0
     assert await sync_to_async(allowance.spent_today)() == charge.cost
 
 

@@ -6,10 +6,10 @@ import json
 from decimal import Decimal
 
 from course import claude
-from course.models_data import model_data
+from course.model_catalogue import estimate_tokens, model_data
 from tutor.context import build_messages
 from tutor.models import Message
-from tutor.prompts import cache_verdict, estimate_tokens
+from tutor.prompts import cache_verdict
 
 SHOWN_CHARS = 160
 

@@ -28,7 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from course.lessons import catalogue
-from course.models_data import model_data
+from course.model_catalogue import MILLION, TOKEN_COUNTS, model_data
 from tutor.models import Conversation, Feedback, Message
 
 STATUS_RANK = {"failed": 3, "interrupted": 2, "stopped": 1}
@@ -41,23 +41,19 @@ TOKEN_FIELDS = [
 ]
 
 
-def _price(field: str) -> Case:
-    """A model's price per million tokens for `field`, as SQL, from lessons/models.yaml."""
+def _rate(count: str) -> Case:
+    """Each model's price per million of `count` (one of TOKEN_COUNTS), as SQL."""
     return Case(
-        *[When(model=m.id, then=Value(float(getattr(m, field)))) for m in model_data().models],
+        *[When(model=m.id, then=Value(float(m.rates()[count]))) for m in model_data().models],
         default=Value(0.0),
         output_field=FloatField(),
     )
 
 
 def cost_expression():
-    """Dollars for a set of messages: each token kind at its model's price."""
-    return (
-        F("input_tokens") * _price("input")
-        + F("cache_creation_input_tokens") * _price("cache_write_5m")
-        + F("cache_read_input_tokens") * _price("cache_read")
-        + F("output_tokens") * _price("output")
-    ) / Value(1_000_000.0)
+    """Dollars for a set of messages, as `ModelInfo.cost` prices each one, in SQL."""
+    priced = [F(count) * _rate(count) for count in TOKEN_COUNTS]
+    return sum(priced[1:], priced[0]) / Value(float(MILLION))
 
 
 def _per_conversation(aggregate, output_field=None, **filters) -> Coalesce:

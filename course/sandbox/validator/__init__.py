@@ -17,7 +17,7 @@ from typing import Any
 
 from anthropic.types.message_create_params import MessageCreateParamsBase
 
-from course.models_data import ModelData
+from course.model_catalogue import ModelData
 from course.sandbox.validator import conversation, features, shapes
 from course.sandbox.validator.errors import ApiError, at, invalid
 from course.sandbox.validator.models import Resolved, resolve
