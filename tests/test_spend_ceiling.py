@@ -19,6 +19,7 @@ from course.models import ApiCharge
 from course.sandbox import runner
 from tests.conftest import make_user
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tutor.models import Message
 
 LESSON = SimpleNamespace(slug="messages-api")
 HELLO = '{"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}'
@@ -61,6 +62,32 @@ def test_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     assert (
         model_catalogue.cost({"input_tokens": "lots", "output_tokens": -5}, "claude-haiku-5-5") == 0
     )
+
+
+@pytest.mark.asyncio
+async def test_the_tutor_records_one_hour_cache_writes_and_prices_them_at_that_rate(online) -> None:
+    haiku = model_data().get("claude-haiku-5-5")
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    system = [{"type": "text", "text": "Lesson text. " * 400, "cache_control": hour}]
+    call = claude.Call(model=haiku.id, max_tokens=64)
+    await claude.stream_reply(
+        model=haiku.id,
+        max_tokens=64,
+        system=system,
+        messages=[{"role": "user", "content": "Hi"}],
+        on_text=lambda text: None,
+        call=call,
+    )
+    await claude.aclose()
+    counts = call.counts  # what the tutor saves on the reply
+    assert counts["cache_creation_1h_input_tokens"] == counts["cache_creation_input_tokens"] > 0
+    reply = Message(role="assistant", model=haiku.id, **counts)
+    expected = (
+        counts["input_tokens"] * haiku.input
+        + counts["output_tokens"] * haiku.output
+        + counts["cache_creation_input_tokens"] * haiku.cache_write_1h
+    ) / 1_000_000
+    assert reply.cost(haiku) == expected == model_catalogue.cost(call.usage, haiku.id)
 
 
 @pytest.mark.asyncio

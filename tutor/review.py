@@ -33,12 +33,6 @@ from tutor.models import Conversation, Feedback, Message
 
 STATUS_RANK = {"failed": 3, "interrupted": 2, "stopped": 1}
 RANK_STATUS = {rank: status for status, rank in STATUS_RANK.items()}
-TOKEN_FIELDS = [
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-]
 
 
 def _rate(count: str) -> Case:
@@ -125,7 +119,7 @@ def _message_record(message: Message) -> dict:
             {
                 "model": message.model,
                 "stop_reason": message.stop_reason,
-                "usage": {field: getattr(message, field) for field in TOKEN_FIELDS},
+                "usage": {field: getattr(message, field) for field in TOKEN_COUNTS},
                 "cost_usd": float(cost) if cost is not None else None,
                 "ttft_ms": message.ttft_ms,
                 "duration_ms": message.duration_ms,
@@ -182,7 +176,7 @@ CSV_COLUMNS = [
     "status",
     "model",
     "stop_reason",
-    *TOKEN_FIELDS,
+    *TOKEN_COUNTS,
     "cost_usd",
     "ttft_ms",
     "duration_ms",
@@ -224,7 +218,7 @@ def export_csv(conversations: QuerySet[Conversation]) -> str:
                 message["status"],
                 message.get("model", ""),
                 message.get("stop_reason", ""),
-                *(usage.get(f, "") for f in TOKEN_FIELDS),
+                *(usage.get(f, "") for f in TOKEN_COUNTS),
                 message.get("cost_usd", ""),
                 message.get("ttft_ms", ""),
                 message.get("duration_ms", ""),
