@@ -37,7 +37,7 @@ MILLION = Decimal(1_000_000)
 
 # Anthropic's own course says about 3.5 English characters per token, and the newer tokenizer
 # (Claude 4.7 and later, Haiku 5.5 among them) gives about 30% more tokens, about 2.7 characters
-# each (/work/shared/course/api-facts.md section 7). 3 sits between the two: high for the older
+# each (../shared/course/api-facts.md, section 7). 3 sits between the two: high for the older
 # models, close for the newer ones. The tutor's prompt and history budgets, the instructor's
 # preview and the sandbox's simulator all count with it, so they agree about the same text.
 CHARS_PER_TOKEN = 3
