@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bench import metrics, open_loop, phases, procs, report, topology
 from bench.load import Learner
-from course.models_data import parse_model_data
+from course.model_catalogue import parse_model_data
 
 SITE_CORE, HARNESS_CORE = 0, 1  # C.4: the system under test alone on core 0
 

@@ -17,7 +17,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from course import pricing
+from course import model_catalogue
 from course.models import ApiCharge, LearnerAllowance
 
 BURST_WINDOW = timedelta(minutes=1)
@@ -83,7 +83,7 @@ class Charge:
             ApiCharge.objects.filter(pk=self.pk).update(
                 attempts=self.attempts,
                 tokens=tokens,
-                cost=pricing.cost(usage, model or self.model),
+                cost=model_catalogue.cost(usage, model or self.model),
                 produced=produced,
                 settled_at=timezone.now(),
             )

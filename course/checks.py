@@ -7,7 +7,7 @@ from django.core.checks import Error
 from django.core.exceptions import ImproperlyConfigured
 
 from course.lessons import load_catalogue
-from course.models_data import ModelDataError, model_data
+from course.model_catalogue import ModelDataError, model_data
 from course.placeholders import NO_MODEL_DATA
 
 

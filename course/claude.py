@@ -13,12 +13,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import anthropic
 import httpx2
 from django.conf import settings
 
 from course import allowance
+from course.model_catalogue import token_counts
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,15 @@ class Call:
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     stop_reason: str = ""
-    usage: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)  # the API's usage object
     request_id: str = ""
     message_id: str = ""  # the response's msg_ id
     diagnostics: dict | None = None  # the response's cache diagnostics, when it has them
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """The usage as the tutor records it (`model_catalogue.TOKEN_COUNTS`)."""
+        return token_counts(self.usage)
 
     @property
     def ttft_ms(self) -> int | None:
@@ -143,7 +150,7 @@ def _read_event(name: str | None, data: str, on_text: Callable[[str], None], cal
             on_text(delta["text"])
     elif name == "message_start":
         message = json.loads(data)["message"]
-        call.usage = _usage(message.get("usage") or {})
+        call.usage = dict(message.get("usage") or {})
         call.message_id = message.get("id") or ""
         call.diagnostics = message.get("diagnostics")
     elif name == "message_delta":
@@ -185,18 +192,6 @@ def errors_as_tutor_errors() -> Iterator[None]:
         raise TutorError(
             "connection", "The connection to Claude dropped before the reply finished.", True
         ) from error
-
-
-def _usage(usage: dict) -> dict[str, int]:
-    return {
-        name: usage.get(name) or 0
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-        )
-    }
 
 
 def diagnosis(diagnostics: dict | None) -> str:

@@ -28,7 +28,7 @@ from course.lesson_format import (
     Problem,
     split_front_matter,
 )
-from course.models_data import ModelDataError, model_data
+from course.model_catalogue import ModelDataError, model_data
 from course.sandbox.exercises import Exercise, lesson_exercises
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-# The first columns of the generated models table (course/models_data.py): it gets a layout of
+# The first columns of the generated models table (course/model_catalogue.py): it gets a layout of
 # its own on phones, one card per model with the prices first.
 MODELS_TABLE_COLUMNS = ("Model", "API ID")
 _MARKUP = re.compile(r"[`*_]")

@@ -73,7 +73,7 @@ class ApiCharge(models.Model):
     # Upstream attempts, the SDK's own retries included; each counts toward the burst limit.
     attempts = models.PositiveIntegerField(default=0)
     tokens = models.PositiveIntegerField(default=0)  # input, output and cache writes
-    # Dollars, at lessons/models.yaml's prices (course/pricing.py); summed for the daily ceiling.
+    # Dollars, at lessons/models.yaml's prices (course/model_catalogue.py); summed for the ceiling.
     cost = models.DecimalField(max_digits=18, decimal_places=10, default=0)
     # None while the call runs; False when it failed before any text (no question used).
     produced = models.BooleanField(null=True, default=None)

@@ -15,8 +15,9 @@ Markdown is parsed, so prose, code blocks and exercise fences all see the same c
     {{ models_table }}                      on a line of its own: the whole table
 
 Inline placeholders never change the number of lines, so every problem found later still points
-at the right line of the file. `status` and `lifecycle` follow the calendar (`models_data.today()`):
-a sentence that prints them stays true on both sides of a model's retirement date.
+at the right line of the file. `status` and `lifecycle` follow the calendar
+(`model_catalogue.today()`): a sentence that prints them stays true on both sides of a model's
+retirement date.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from course.lesson_format import Problem
-from course.models_data import (
+from course.model_catalogue import (
     PRICE_FIELDS,
     ModelData,
     ModelDataError,

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from course import lessons, models_data
+from course import lessons, model_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,11 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 def fresh_lesson_cache():
     """Each test sees lessons parsed from disk, never a parse left over from another test."""
     lessons._cache.clear()
-    models_data._cache.clear()
+    model_catalogue._cache.clear()
     lessons._reported.clear()
     yield
     lessons._cache.clear()
-    models_data._cache.clear()
+    model_catalogue._cache.clear()
 
 
 @pytest.fixture

@@ -18,17 +18,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from course.model_catalogue import estimate_tokens
 from course.sandbox import simulator
 from course.sandbox.http1 import Exchange, serve_until_stopped
 from course.sandbox.server import MessagesServer, Pace
-from course.sandbox.validator import ApiError
+from course.sandbox.validator import ApiError, error_body
 from tests.fake_replies import example_of, json_schema, stop_at
 
 STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "timeout_error": 504}
 MARKER = re.compile(r"\[\[fake((?:\s+\w+=[^\s\]]+)*)\s*\]\]")
-
-# The simulator's tokenizer: tokens(text) = max(1, ceil(len(text) / 4)).
-tokens = simulator.estimate_tokens
+# What the fake counts a text as (count_tokens, usage): the simulator's, the site's one estimate.
+tokens = estimate_tokens
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,7 +246,7 @@ class FakeAnthropic(MessagesServer):
             events = events[: cut[0]]
         if isinstance(behaviour, StreamError):
             error = {"type": behaviour.type, "message": behaviour.message}
-            events = [*events, {"event": "error", "data": {"type": "error", "error": error}}]
+            events = [*events, {"event": "error", "data": error_body(error)}]
         try:
             await self.stream(
                 ex, events, pace=pace, times=times, end=not isinstance(behaviour, Drop)

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from course.sandbox import simulator
 from tests.conformance.table import Row, rows
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from course.sandbox import policy, validator
 from tests.conformance.table import Row, Verdict, rows
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from course.lessons import load_catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 
 SLUGS = [
     "messages-api",

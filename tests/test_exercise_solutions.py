@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache as django_cache
 
 from course.lessons import Lesson, load_catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from course.sandbox import grader, runner, simulator
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt

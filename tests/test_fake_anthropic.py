@@ -26,9 +26,9 @@ from tests.fake_anthropic import (
 
 MODEL = "claude-opus-5"
 HELLO = [{"role": "user", "content": "Hello"}]
-# 2,400 characters = 600 fake tokens: above the default 512-token caching minimum.
+# 2,400 characters = 800 fake tokens: above the default 512-token caching minimum.
 LESSON = "Lesson text about prompt caching. " * 70 + "The end of lesson..."
-assert tokens(LESSON) == 600
+assert tokens(LESSON) == 800
 
 
 @pytest.fixture
@@ -455,7 +455,7 @@ async def test_the_cache_write_is_reported_per_ttl(fake_anthropic: FakeAnthropic
         message = await client.messages.create(
             model=MODEL, max_tokens=10, system=cached_system(ttl="1h"), messages=HELLO
         )
-    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 604
+    assert message.usage.cache_creation.ephemeral_1h_input_tokens == 806
     assert message.usage.cache_creation.ephemeral_5m_input_tokens == 0
 
 
@@ -471,19 +471,19 @@ async def test_one_changed_byte_in_the_system_prompt_misses_the_cache(
         second = await client.messages.create(
             model=MODEL, max_tokens=10, system=changed, messages=HELLO
         )
-    assert usage_of(first)[1:] == (604, 0)
-    assert usage_of(second)[1:] == (604, 0)
+    assert usage_of(first)[1:] == (806, 0)
+    assert usage_of(second)[1:] == (806, 0)
 
 
 @pytest.mark.asyncio
 async def test_a_prefix_below_the_minimum_is_never_cached(fake_anthropic: FakeAnthropic) -> None:
-    short = cached_system("A short lesson. " * 100)  # 400 tokens
+    short = cached_system("A short lesson. " * 75)  # 400 tokens
     async with async_client(fake_anthropic) as client:
         for _ in range(2):
             message = await client.messages.create(
                 model=MODEL, max_tokens=10, system=short, messages=HELLO
             )
-            assert usage_of(message) == (4 + 400 + 2, 0, 0)
+            assert usage_of(message) == (6 + 400 + 2, 0, 0)
 
 
 def user(text: str, cached: bool = False) -> dict[str, Any]:
@@ -498,8 +498,8 @@ def assistant(text: str) -> dict[str, Any]:
 
 
 Q1, A1, Q2, A2, Q3 = "Question one?" * 10, "Answer one." * 10, "Two?", "Answer two.", "Three?"
-SYSTEM = tokens("You are a tutor.") + tokens(LESSON)  # 604
-q1, a1, q2, a2, q3 = (tokens(text) for text in (Q1, A1, Q2, A2, Q3))  # 33, 28, 1, 3, 2
+SYSTEM = tokens("You are a tutor.") + tokens(LESSON)  # 806
+q1, a1, q2, a2, q3 = (tokens(text) for text in (Q1, A1, Q2, A2, Q3))  # 44, 37, 2, 4, 2
 
 
 async def usages_of_turns(
@@ -571,15 +571,15 @@ async def test_cache_entries_expire_after_their_ttl_and_reads_refresh_them() -> 
 
             assert await cache_read() == 0
             now[0] += 299
-            assert await cache_read() == 604  # and the TTL restarts here
+            assert await cache_read() == 806  # and the TTL restarts here
             now[0] += 299
-            assert await cache_read() == 604
+            assert await cache_read() == 806
             now[0] += 301
             assert await cache_read() == 0  # expired, so written again
             now[0] += 301
             assert await cache_read(ttl="1h") == 0  # the 5-minute entry has expired
             now[0] += 3599
-            assert await cache_read(ttl="1h") == 604
+            assert await cache_read(ttl="1h") == 806
 
 
 # ----------------------------------------------------------------------------- benchmark hooks
@@ -628,12 +628,12 @@ def test_reset_forgets_everything(fake_anthropic: FakeAnthropic) -> None:
         message = client.messages.create(
             model=MODEL, max_tokens=10, system=cached_system(), messages=HELLO
         )
-    assert usage_of(message)[1:] == (604, 0)
+    assert usage_of(message)[1:] == (806, 0)
     assert len(fake_anthropic.requests) == 1
 
 
 def test_the_fake_refuses_with_the_sites_own_validator(fake_anthropic: FakeAnthropic) -> None:
-    from course.models_data import model_data
+    from course.model_catalogue import model_data
     from course.sandbox import validator
 
     block = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils.html import escape
 
 from course.lessons import catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from tests.fake_anthropic import tokens as fake_tokens
 from tests.lesson_files import lesson_text, write
 from tests.users import make_user

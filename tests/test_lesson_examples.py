@@ -9,7 +9,7 @@ import pytest
 from course import example_runner
 from course.examples import Example
 from course.lessons import Lesson, load_catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from tests.fake_anthropic import FakeAnthropic, HttpError, Reply, StreamError
 
 ROOT = Path(__file__).resolve().parent.parent

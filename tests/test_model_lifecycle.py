@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from course.lessons import catalogue
-from course.models_data import model_data, models_table_markdown, today
+from course.model_catalogue import model_data, models_table_markdown, today
 from course.sandbox import policy, runner, validator
 from tutor import config
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from course.lessons import load_catalogue
-from course.models_data import ModelDataError, model_data
+from course.model_catalogue import ModelDataError, model_data
 from course.placeholders import money, tokens
 from tests.lesson_files import lesson_text, write
 from tests.test_lessons import bump_mtime

@@ -184,7 +184,7 @@ def test_check_lessons_says_each_lessons_exercises_pass(capsys) -> None:
 def test_the_documented_example_is_a_healthy_exercise(settings) -> None:
     from pathlib import Path
 
-    from course.models_data import model_data
+    from course.model_catalogue import model_data
     from course.placeholders import expand
     from course.sandbox.exercises import parse_block
     from course.sandbox.solutions import health

@@ -17,13 +17,13 @@ import anthropic
 import jsonschema
 import pytest
 
-from course.models_data import model_data
+from course.model_catalogue import estimate_tokens, model_data
 from course.sandbox import simulator
 from course.sandbox.simulator.schema import Context, instance
 
 MODEL = "claude-haiku-5-5"
 HELLO = [{"role": "user", "content": "How do I send my first request?"}]
-# 2,400 characters = 600 estimated tokens: above Haiku 5.5's 512-token minimum.
+# 2,400 characters = 800 estimated tokens: above Haiku 5.5's 512-token minimum.
 LESSON = "Lesson text about prompt caching. " * 70 + "The end of lesson..."
 
 
@@ -79,7 +79,7 @@ def test_a_simulated_reply_parses_as_an_sdk_message(client: anthropic.Anthropic)
     assert message.stop_sequence is None
     assert message.content[0].type == "text"
     assert "send my first request" in message.content[0].text
-    assert message.usage.input_tokens == simulator.estimate_tokens(HELLO[0]["content"])
+    assert message.usage.input_tokens == estimate_tokens(HELLO[0]["content"])
     assert message.usage.output_tokens == len(simulator.words(message.content[0].text))
 
 
@@ -171,15 +171,15 @@ def test_the_first_run_writes_the_cache_and_the_second_reads_it(
     first = client.messages.create(
         model=MODEL, max_tokens=50, system=cached_system(), messages=HELLO
     )
-    assert first.usage.cache_creation_input_tokens == 600
+    assert first.usage.cache_creation_input_tokens == 800
     assert first.usage.cache_read_input_tokens == 0
-    assert first.usage.cache_creation.ephemeral_5m_input_tokens == 600
+    assert first.usage.cache_creation.ephemeral_5m_input_tokens == 800
     with client.messages.stream(
         model=MODEL, max_tokens=50, system=cached_system(), messages=HELLO
     ) as stream:
         second = stream.get_final_message()
     assert second.usage.cache_creation_input_tokens == 0
-    assert second.usage.cache_read_input_tokens == 600
+    assert second.usage.cache_read_input_tokens == 800
     assert second.usage.input_tokens == first.usage.input_tokens
 
 
@@ -196,27 +196,27 @@ def test_automatic_caching_marks_the_last_block() -> None:
     store = simulator.MemoryStore()
     body = {"model": MODEL, "max_tokens": 10, "system": LESSON, "messages": HELLO}
     body["cache_control"] = {"type": "ephemeral"}
-    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] > 600
-    assert simulator.usage(body, model_data(), store)["cache_read_input_tokens"] > 600
+    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] > 800
+    assert simulator.usage(body, model_data(), store)["cache_read_input_tokens"] > 800
 
 
 def test_a_cache_entry_expires_after_its_ttl() -> None:
     now = [0.0]
     store = simulator.MemoryStore(clock=lambda: now[0])
     body = {"model": MODEL, "max_tokens": 10, "system": cached_system(), "messages": HELLO}
-    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] == 600
+    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] == 800
     now[0] = 299.0
-    assert simulator.usage(body, model_data(), store)["cache_read_input_tokens"] == 600
+    assert simulator.usage(body, model_data(), store)["cache_read_input_tokens"] == 800
     now[0] = 299.0 + 301  # the read refreshed it for 5 minutes, which have now passed
-    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] == 600
+    assert simulator.usage(body, model_data(), store)["cache_creation_input_tokens"] == 800
     now[0] += 301  # let the 5-minute entry lapse
     hour = {**body, "system": cached_system(ttl="1h")}
     assert simulator.usage(hour, model_data(), store)["cache_creation"] == {
         "ephemeral_5m_input_tokens": 0,
-        "ephemeral_1h_input_tokens": 600,
+        "ephemeral_1h_input_tokens": 800,
     }
     now[0] += 3000
-    assert simulator.usage(hour, model_data(), store)["cache_read_input_tokens"] == 600
+    assert simulator.usage(hour, model_data(), store)["cache_read_input_tokens"] == 800
 
 
 def test_a_different_model_does_not_share_the_cache() -> None:
@@ -696,7 +696,7 @@ def test_the_sdk_sends_diagnostics_and_reads_the_reason(client: anthropic.Anthro
     )
     reason = second.diagnostics.cache_miss_reason
     assert reason.type == "system_changed"
-    assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 600
+    assert reason.cache_missed_input_tokens == first.usage.cache_creation_input_tokens == 800
 
 
 def test_a_block_the_simulator_never_writes_streams_whole_at_its_start() -> None:

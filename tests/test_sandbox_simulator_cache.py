@@ -8,12 +8,12 @@ from typing import Any
 import anthropic
 import pytest
 
-from course.models_data import model_data
+from course.model_catalogue import estimate_tokens, model_data
 from course.sandbox import simulator
 
 MODEL = "claude-haiku-5-5"  # 512-token minimum
 EPHEMERAL = {"type": "ephemeral"}
-# Each level holds 2,400 characters = 600 estimated tokens, above the 512-token minimum.
+# Each level holds 2,400 characters = 800 estimated tokens, above the 512-token minimum.
 TOOL = {
     "name": "search_handbook",
     "description": "Search the handbook. " * 114 + "Returns pages.",  # 2,400 characters
@@ -59,7 +59,7 @@ def levels() -> tuple[int, int, int]:
         simulator.MemoryStore(),
     )
     tools = tools_only["cache_creation_input_tokens"]
-    system = tools + simulator.estimate_tokens(SYSTEM_TEXT)
+    system = tools + estimate_tokens(SYSTEM_TEXT)
     return tools, system, first["cache_creation_input_tokens"]
 
 
@@ -144,7 +144,7 @@ def test_the_lookback_reaches_twenty_block_boundaries_before_a_breakpoint(
     later = run(
         store, body(tools=None, system=SYSTEM_TEXT, messages=[{"role": "user", "content": short}])
     )
-    expected = simulator.estimate_tokens(SYSTEM_TEXT) if read else 0
+    expected = estimate_tokens(SYSTEM_TEXT) if read else 0
     assert later.usage.cache_read_input_tokens == expected
 
 

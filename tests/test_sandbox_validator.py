@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from course.sandbox import policy, validator
 
 MODEL = "claude-haiku-5-5"

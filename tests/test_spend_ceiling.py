@@ -13,12 +13,13 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from course import allowance, claude, pricing
+from course import allowance, claude, model_catalogue
+from course.model_catalogue import model_data
 from course.models import ApiCharge
-from course.models_data import model_data
 from course.sandbox import runner
 from tests.tutor_client import ask, connect, final_reply, learner, until
 from tests.users import make_user
+from tutor.models import Message
 
 LESSON = SimpleNamespace(slug="messages-api")
 HELLO = '{"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}'
@@ -55,10 +56,38 @@ def test_one_hour_cache_writes_are_priced_at_their_own_rate() -> None:
     expected = (
         haiku.input + haiku.output + haiku.cache_read + 2 * haiku.cache_write_5m
     ) + haiku.cache_write_1h
-    assert pricing.cost(usage, "claude-haiku-5-5") == expected
+    assert model_catalogue.cost(usage, "claude-haiku-5-5") == expected
     assert haiku.cache_write_1h != haiku.cache_write_5m
-    assert pricing.cost(usage, "no-such-model") == 0
-    assert pricing.cost({"input_tokens": "lots", "output_tokens": -5}, "claude-haiku-5-5") == 0
+    assert model_catalogue.cost(usage, "no-such-model") == 0
+    assert (
+        model_catalogue.cost({"input_tokens": "lots", "output_tokens": -5}, "claude-haiku-5-5") == 0
+    )
+
+
+@pytest.mark.asyncio
+async def test_the_tutor_records_one_hour_cache_writes_and_prices_them_at_that_rate(online) -> None:
+    haiku = model_data().get("claude-haiku-5-5")
+    hour = {"type": "ephemeral", "ttl": "1h"}
+    system = [{"type": "text", "text": "Lesson text. " * 400, "cache_control": hour}]
+    call = claude.Call(model=haiku.id, max_tokens=64)
+    await claude.stream_reply(
+        model=haiku.id,
+        max_tokens=64,
+        system=system,
+        messages=[{"role": "user", "content": "Hi"}],
+        on_text=lambda text: None,
+        call=call,
+    )
+    await claude.aclose()
+    counts = call.counts  # what the tutor saves on the reply
+    assert counts["cache_creation_1h_input_tokens"] == counts["cache_creation_input_tokens"] > 0
+    reply = Message(role="assistant", model=haiku.id, **counts)
+    expected = (
+        counts["input_tokens"] * haiku.input
+        + counts["output_tokens"] * haiku.output
+        + counts["cache_creation_input_tokens"] * haiku.cache_write_1h
+    ) / 1_000_000
+    assert reply.cost(haiku) == expected == model_catalogue.cost(call.usage, haiku.id)
 
 
 @pytest.mark.asyncio
@@ -69,7 +98,7 @@ async def test_a_live_run_records_what_it_cost(online, settings) -> None:
     result = await run(user)
     await claude.aclose()
     charge = await ApiCharge.objects.aget(user=user)
-    assert charge.cost == pricing.cost(result["usage"], "claude-haiku-5-5") > 0
+    assert charge.cost == model_catalogue.cost(result["usage"], "claude-haiku-5-5") > 0
     assert await sync_to_async(allowance.spent_today)() == charge.cost
 
 

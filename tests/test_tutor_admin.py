@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from course.model_catalogue import model_data
 from tests.users import make_user
 from tutor.models import Conversation, Feedback, Message
 
@@ -196,6 +197,24 @@ def test_json_export_contains_exactly_the_selected_conversations(client, staff, 
     )
     assert reply["cost_usd"] == pytest.approx(0.000045)
     assert b"sk-ant-secret-export-key" not in response.content
+
+
+def test_one_hour_cache_writes_cost_the_one_hour_rate_in_the_queue_and_the_export(client, staff):
+    haiku = model_data().get("claude-haiku-5-5")
+    conv = conversation("ada")
+    conv.messages.filter(role="assistant").update(
+        input_tokens=0,
+        output_tokens=0,
+        cache_read_input_tokens=0,
+        cache_creation_input_tokens=1_000_000,
+        cache_creation_1h_input_tokens=600_000,
+    )
+    expected = (400_000 * haiku.cache_write_5m + 600_000 * haiku.cache_write_1h) / 1_000_000
+    assert haiku.cache_write_1h > haiku.cache_write_5m
+    assert f"${expected:.4f}" in client.get(LIST).content.decode()  # summed in SQL
+    response = client.post(LIST, {"action": "export_json", "_selected_action": [conv.pk]})
+    reply = json.loads(response.content)["conversations"][0]["messages"][1]
+    assert reply["cost_usd"] == pytest.approx(float(expected))  # Message.cost
 
 
 def test_csv_export_is_valid_exact_and_safe_for_spreadsheets(client, staff, settings):

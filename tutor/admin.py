@@ -12,7 +12,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 
 from course.lessons import catalogue
-from course.models_data import model_data
+from course.model_catalogue import model_data
 from course.sandbox.stats import exercise_summary
 from tutor import review
 from tutor.models import Conversation, Feedback

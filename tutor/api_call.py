@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 
 from course import claude
-from course.models_data import model_data
+from course.model_catalogue import estimate_tokens, model_data
 from tutor.models import Message
-from tutor.prompts import cache_verdict, estimate_tokens
+from tutor.prompts import cache_verdict
 from tutor.trimming import build_messages
 
 SHOWN_CHARS = 160

@@ -7,7 +7,7 @@ import logging
 from django.conf import settings
 
 from course import allowance
-from course.models_data import model_data
+from course.model_catalogue import model_data
 
 logger = logging.getLogger(__name__)
 _warned: set[tuple[str, str]] = set()

@@ -214,7 +214,7 @@ class Generation:
             "request_id": (error.request_id if error and error.request_id else call.request_id),
             "api_message_id": call.message_id,
             "diagnostics": call.diagnostics,
-            **call.usage,
+            **call.counts,
         }
         if error is not None:
             fields |= {

@@ -14,7 +14,7 @@ from django.db import DatabaseError
 
 from course import claude
 from course.lessons import Lesson, catalogue
-from course.models_data import ModelInfo, model_data
+from course.model_catalogue import ModelInfo, model_data
 from course.sandbox import solutions
 from tutor import config
 from tutor.models import Message

@@ -10,7 +10,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from course.allowance import learner_lock
-from course.models_data import ModelInfo
+from course.model_catalogue import TOKEN_COUNTS, ModelInfo
 
 
 class PromptVersion(models.Model):
@@ -326,6 +326,8 @@ class Message(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cache_creation_input_tokens = models.PositiveIntegerField(default=0)
+    # Of those, the one-hour writes, priced higher (usage.cache_creation.ephemeral_1h_...)
+    cache_creation_1h_input_tokens = models.PositiveIntegerField(default=0)
     cache_read_input_tokens = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -387,13 +389,7 @@ class Message(models.Model):
         """US dollars for this call, from the model data file; None when the model is unknown."""
         if model is None:
             return None
-        per_token = Decimal(1_000_000)
-        return (
-            self.input_tokens * model.input
-            + self.cache_creation_input_tokens * model.cache_write_5m
-            + self.cache_read_input_tokens * model.cache_read
-            + self.output_tokens * model.output
-        ) / per_token
+        return model.cost({name: getattr(self, name) for name in TOKEN_COUNTS})
 
 
 class Feedback(models.Model):

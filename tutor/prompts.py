@@ -7,10 +7,9 @@ that every learner of a lesson shares (https://platform.claude.com/docs/en/build
 from __future__ import annotations
 
 import json
-import math
 
 from course.lessons import Lesson
-from course.models_data import ModelInfo
+from course.model_catalogue import ModelInfo, estimate_tokens
 from tutor.attempts import lesson_for_tutor
 
 PERSONA = """\
@@ -46,14 +45,6 @@ one thing to try or read next in the lesson. For knowledge-check questions, expl
 rather than giving the letter of the right choice.
 """,
 }
-
-# About 3.5 characters per token for English (Anthropic's own rule of thumb); the newer
-# tokenizers count roughly 30 % more, so the estimate leans high to stay on the safe side.
-CHARS_PER_TOKEN = 3.0
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 def lesson_block(lesson: Lesson) -> str:

@@ -28,36 +28,26 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from course.lessons import catalogue
-from course.models_data import model_data
+from course.model_catalogue import MILLION, TOKEN_COUNTS, model_data
 from tutor.models import Conversation, Feedback, Message
 
 STATUS_RANK = {"failed": 3, "interrupted": 2, "stopped": 1}
 RANK_STATUS = {rank: status for status, rank in STATUS_RANK.items()}
-TOKEN_FIELDS = [
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-]
 
 
-def _price(field: str) -> Case:
-    """A model's price per million tokens for `field`, as SQL, from lessons/models.yaml."""
+def _rate(count: str) -> Case:
+    """Each model's price per million of `count` (one of TOKEN_COUNTS), as SQL."""
     return Case(
-        *[When(model=m.id, then=Value(float(getattr(m, field)))) for m in model_data().models],
+        *[When(model=m.id, then=Value(float(m.rates()[count]))) for m in model_data().models],
         default=Value(0.0),
         output_field=FloatField(),
     )
 
 
 def cost_expression():
-    """Dollars for a set of messages: each token kind at its model's price."""
-    return (
-        F("input_tokens") * _price("input")
-        + F("cache_creation_input_tokens") * _price("cache_write_5m")
-        + F("cache_read_input_tokens") * _price("cache_read")
-        + F("output_tokens") * _price("output")
-    ) / Value(1_000_000.0)
+    """Dollars for a set of messages, as `ModelInfo.cost` prices each one, in SQL."""
+    priced = [F(count) * _rate(count) for count in TOKEN_COUNTS]
+    return sum(priced[1:], priced[0]) / Value(float(MILLION))
 
 
 def _per_conversation(aggregate, output_field=None, **filters) -> Coalesce:
@@ -129,7 +119,7 @@ def _message_record(message: Message) -> dict:
             {
                 "model": message.model,
                 "stop_reason": message.stop_reason,
-                "usage": {field: getattr(message, field) for field in TOKEN_FIELDS},
+                "usage": {field: getattr(message, field) for field in TOKEN_COUNTS},
                 "cost_usd": float(cost) if cost is not None else None,
                 "ttft_ms": message.ttft_ms,
                 "duration_ms": message.duration_ms,
@@ -186,7 +176,7 @@ CSV_COLUMNS = [
     "status",
     "model",
     "stop_reason",
-    *TOKEN_FIELDS,
+    *TOKEN_COUNTS,
     "cost_usd",
     "ttft_ms",
     "duration_ms",
@@ -228,7 +218,7 @@ def export_csv(conversations: QuerySet[Conversation]) -> str:
                 message["status"],
                 message.get("model", ""),
                 message.get("stop_reason", ""),
-                *(usage.get(f, "") for f in TOKEN_FIELDS),
+                *(usage.get(f, "") for f in TOKEN_COUNTS),
                 message.get("cost_usd", ""),
                 message.get("ttft_ms", ""),
                 message.get("duration_ms", ""),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from course.model_catalogue import estimate_tokens
 from tutor.models import Message
-from tutor.prompts import estimate_tokens
 
 
 def build_messages(history: list[Message], budget: int) -> tuple[list[dict], int | None]:

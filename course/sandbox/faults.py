@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from course.sandbox.simulator import Outcome
-from course.sandbox.validator import ApiError
+from course.sandbox.validator import ApiError, error_body
 
 RETRY_AFTER_SECONDS = 20
 STREAM_ERROR_AFTER = 2  # text deltas sent before the `error` event
@@ -54,5 +54,5 @@ def interrupt(outcome: Outcome) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             break
         events.append(event)
     error = {"type": "overloaded_error", "message": "Overloaded"}
-    events.append({"event": "error", "data": {"type": "error", "error": error}})
+    events.append({"event": "error", "data": error_body(error)})
     return events, {**error, "status": 200}

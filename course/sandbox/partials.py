@@ -20,6 +20,7 @@ from course.lessons import Lesson
 from course.sandbox import runner
 from course.sandbox.exercises import Exercise
 from course.sandbox.models import Attempt, HintTrack
+from course.sandbox.validator import error_body
 
 TEMPLATE = "sandbox/_sandbox.html"
 PLAYGROUND = "playground"
@@ -91,11 +92,6 @@ def _body_model(text: str) -> str:
     return model if isinstance(model, str) else ""
 
 
-def json_error_message(error: json.JSONDecodeError) -> str:
-    where = f"line {error.lineno}, column {error.colno}"
-    return f"The request body is not valid JSON: {error.msg} at {where}."
-
-
 def highlight(code: str, language: str) -> SafeString:
     """Code as the lesson's own code blocks show it (Pygments escapes every token)."""
     return mark_safe(highlight_code(code, get_lexer_by_name(language), _FORMATTER))  # noqa: S308
@@ -153,7 +149,7 @@ def result_view(result: dict) -> dict:
     error = result.get("error")
     if error:
         keep = {k: v for k, v in error.items() if k not in ("status", "source")}
-        body = {"type": "error", "error": keep}
+        body = error_body(keep)
     who = result.get("answered_by") or ("claude" if result.get("mode") == "live" else "simulator")
     if who == "site" and not (error or {}).get("source"):
         who = "site-api"  # live: the API's rules, checked here before any call

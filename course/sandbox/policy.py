@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from course.models_data import ModelData
+from course.model_catalogue import ModelData
 from course.sandbox.validator import ApiError
 from course.sandbox.validator.models import resolve
 

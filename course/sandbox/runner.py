@@ -13,8 +13,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 
-from course import claude, pricing
-from course.models_data import ModelData, model_data
+from course import claude
+from course.model_catalogue import ModelData, cost, dollars, model_data
 from course.sandbox import (
     faults,
     guards,
@@ -91,7 +91,7 @@ class _Run:
             "request_id": self.request_id,
             "usage": usage,
             "cache": cache_verdict(usage),
-            "cost": pricing.dollars(pricing.cost(usage, _model_of(self.body))),
+            "cost": dollars(cost(usage, _model_of(self.body))),
             "ttft_ms": ttft,
             "total_ms": self.ms(),
             "mode": self.mode,

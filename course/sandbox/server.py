@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from course.models_data import ModelData, ModelInfo, parse_model_data
+from course.model_catalogue import ModelData, ModelInfo, parse_model_data
 from course.sandbox import simulator, validator
 from course.sandbox.http1 import Exchange, HttpServer, serve_until_stopped
 from course.sandbox.validator import ApiError

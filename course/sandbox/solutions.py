@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from course.lesson_format import Problem
-from course.models_data import ModelDataError, model_data
+from course.model_catalogue import ModelDataError, model_data
 from course.sandbox import faults, grader, policy, simulator, validator
 from course.sandbox.exercises import Exercise, WrongAnswer
 

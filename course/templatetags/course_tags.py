@@ -4,7 +4,7 @@ from django import template
 from django.conf import settings
 from django.utils.safestring import SafeString, mark_safe
 
-from course import allowance, pricing
+from course import allowance, model_catalogue
 from course.markdown import markdown
 
 register = template.Library()
@@ -21,7 +21,7 @@ def site_spend() -> dict:
     """Today's spend on Claude against the site's daily ceiling, for the admin index."""
     spent, limit = allowance.spent_today(), settings.SITE_DAILY_SPEND_LIMIT
     return {
-        "spent": pricing.dollars(spent),
-        "limit": pricing.dollars(limit) if limit is not None else None,
+        "spent": model_catalogue.dollars(spent),
+        "limit": model_catalogue.dollars(limit) if limit is not None else None,
         "reached": limit is not None and spent >= limit,
     }

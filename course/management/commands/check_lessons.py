@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from course import placeholders
 from course.copying import RUN, copied_runs
 from course.lessons import load_catalogue
-from course.models_data import ModelData, ModelDataError, model_data, today
+from course.model_catalogue import ModelData, ModelDataError, model_data, today
 from course.placeholders import NO_MODEL_DATA
 
 

@@ -1,8 +1,9 @@
 """The no-key simulator: Messages API responses in the exact wire shape, deterministic content.
 
 Estimates, so that they can be documented to learners:
-- input tokens: each prompt block (tool, system block, message block) counts ceil(chars / 4)
-  (`tokens.estimate_tokens`, the one estimate), a string content counting as one text block;
+- input tokens: each prompt block (tool, system block, message block) counts ceil(chars / 3)
+  (`model_catalogue.estimate_tokens`, the site's one estimate), a string content counting as one
+  text block;
 - output tokens: one per word of generated text or thinking (a word with the whitespace before
   it), and for a tool call one per word of its JSON input plus one;
 - prompt caching: a prefix is cached at each `cache_control` breakpoint (a top-level
@@ -26,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from course.models_data import ModelData
+from course.model_catalogue import ModelData
 from course.sandbox.simulator.cache import (
     CacheStore,
     DjangoCacheStore,
@@ -39,16 +40,14 @@ from course.sandbox.simulator.cache import (
 from course.sandbox.simulator.compose import Generated, generate
 from course.sandbox.simulator.replies import reply_text
 from course.sandbox.simulator.stream import sse, stream_events
-from course.sandbox.simulator.tokens import CHARS_PER_TOKEN, estimate_tokens, new_id, words
+from course.sandbox.simulator.tokens import new_id, words
 
 __all__ = [
-    "CHARS_PER_TOKEN",
     "CacheStore",
     "DjangoCacheStore",
     "Generated",
     "MemoryStore",
     "Outcome",
-    "estimate_tokens",
     "generate",
     "new_id",
     "prompt_blocks",

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from course.models_data import ModelData, ModelInfo
-from course.sandbox.simulator.tokens import estimate_tokens
+from course.model_catalogue import ModelData, ModelInfo, estimate_tokens
 
 LOOKBACK = 20
 TTL_SECONDS = {"5m": 300, "1h": 3600}

@@ -1,22 +1,13 @@
-"""Token estimates and ids: the simulator's one token rule, documented to learners."""
+"""Ids and output words for the simulator (input tokens: `model_catalogue.estimate_tokens`)."""
 
 from __future__ import annotations
 
-import math
 import re
 import secrets
 import string
 
-# The one estimate: about four characters per token. Anthropic's course says about 3.5 for
-# English and newer tokenizers give about 30% more tokens, so every figure here is approximate.
-# (A later issue unifies estimates site-wide.)
-CHARS_PER_TOKEN = 4
 _ALPHABET = string.ascii_letters + string.digits
 _WORD = re.compile(r"\s*\S+")
-
-
-def estimate_tokens(text: str) -> int:
-    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 def new_id(prefix: str) -> str:

@@ -17,13 +17,13 @@ from typing import Any
 
 from anthropic.types.message_create_params import MessageCreateParamsBase
 
-from course.models_data import ModelData
+from course.model_catalogue import ModelData
 from course.sandbox.validator import conversation, features, shapes
-from course.sandbox.validator.errors import ApiError, at, invalid
+from course.sandbox.validator.errors import ApiError, at, error_body, invalid
 from course.sandbox.validator.models import Resolved, resolve
 from course.sandbox.validator.request import API_VERSION, Request
 
-__all__ = ["API_VERSION", "ApiError", "invalid", "validate"]
+__all__ = ["API_VERSION", "ApiError", "error_body", "invalid", "validate"]
 
 logger = logging.getLogger(__name__)
 UNCHECKED = "The request could not be checked"

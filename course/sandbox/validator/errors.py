@@ -22,8 +22,7 @@ class ApiError:
 
     def body(self, request_id: str) -> dict[str, Any]:
         """The JSON body the API sends with this error."""
-        error = {"type": self.type, "message": self.message}
-        return {"type": "error", "error": error, "request_id": request_id}
+        return error_body({"type": self.type, "message": self.message}, request_id=request_id)
 
     def as_error(self) -> dict[str, Any]:
         """The grader's `error`: the body's error object plus the status (and retry-after)."""
@@ -33,6 +32,11 @@ class ApiError:
         if self.source != "api":
             error["source"] = self.source
         return error
+
+
+def error_body(error: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The JSON the API wraps an error object in: a response's body, a stream's `error` event."""
+    return {"type": "error", "error": error, **extra}
 
 
 def invalid(message: str) -> ApiError:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from anthropic.types import Model
 
-from course.models_data import ModelData, ModelInfo
+from course.model_catalogue import ModelData, ModelInfo
 
 MODEL_ID_RE = re.compile(
     r"^claude-(?P<family>[a-z]+)-(?P<major>\d)(?:-(?P<minor>\d))?(?:-(?P<date>\d{8}))?$"

@@ -1,4 +1,5 @@
-"""The model data file (lessons/models.yaml): IDs, prices, context windows, cache minimums.
+"""The Claude models the course knows (lessons/models.yaml), what a call costs, and how many
+tokens a text is estimated at: the one place for each.
 
 A model's status follows the calendar: from its `retires` date on it is retired, with no edit to
 the file. The file is parsed once per version (`FileCache`); `ModelInfo.status` and `.usable`
@@ -8,9 +9,12 @@ compare the parsed dates with `today()` on every read.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import yaml
 from django.conf import settings
@@ -19,6 +23,29 @@ from course.filecache import FileCache
 
 STATUSES = ("current", "legacy", "deprecated", "retired")
 PRICE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+# The token counts a call is priced by, named as the tutor's Message records them. The API counts
+# every cache write in `cache_creation_input_tokens` and the one-hour ones again in
+# `cache_creation.ephemeral_1h_input_tokens`, recorded here as `cache_creation_1h_input_tokens`.
+TOKEN_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+)
+MILLION = Decimal(1_000_000)
+
+# Anthropic's own course says about 3.5 English characters per token, and the newer tokenizer
+# (Claude 4.7 and later, Haiku 5.5 among them) gives about 30% more tokens, about 2.7 characters
+# each (../shared/course/api-facts.md, section 7). 3 sits between the two: high for the older
+# models, close for the newer ones. The tutor's prompt and history budgets, the instructor's
+# preview and the sandbox's simulator all count with it, so they agree about the same text.
+CHARS_PER_TOKEN = 3
+
+
+def estimate_tokens(text: str) -> int:
+    """The tokens `text` is estimated at where nothing counts them: at least one."""
+    return max(1, math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
 class ModelDataError(ValueError):
@@ -77,6 +104,25 @@ class ModelInfo:
         if self.retires:
             return f"retires on {self.retires:%Y-%m-%d}"
         return self.status
+
+    def rates(self) -> dict[str, Decimal]:
+        """Dollars per million of each of `TOKEN_COUNTS`.
+
+        A one-hour write is counted in `cache_creation_input_tokens` as well, at the five-minute
+        price, so its own count carries only what it costs on top.
+        """
+        return {
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "cache_creation_input_tokens": self.cache_write_5m,
+            "cache_creation_1h_input_tokens": self.cache_write_1h - self.cache_write_5m,
+            "cache_read_input_tokens": self.cache_read,
+        }
+
+    def cost(self, counts: Mapping[str, int]) -> Decimal:
+        """Dollars for a call with these `TOKEN_COUNTS` (as `token_counts` makes them)."""
+        total = sum((counts[name] * rate for name, rate in self.rates().items()), Decimal(0))
+        return total / MILLION
 
 
 @dataclass(frozen=True)
@@ -220,6 +266,36 @@ _cache: FileCache[ModelData] = FileCache(parse_model_data)
 
 def model_data() -> ModelData:
     return _cache.get(Path(settings.MODELS_FILE))
+
+
+def token_counts(usage: Mapping[str, Any]) -> dict[str, int]:
+    """`TOKEN_COUNTS` from the API's usage object; a missing or malformed count is 0."""
+    counts = {name: _count(usage.get(name)) for name in TOKEN_COUNTS}
+    created = usage.get("cache_creation")
+    one_hour = _count(created.get("ephemeral_1h_input_tokens")) if isinstance(created, dict) else 0
+    counts["cache_creation_1h_input_tokens"] = min(one_hour, counts["cache_creation_input_tokens"])
+    return counts
+
+
+def cost(usage: Mapping[str, Any], model: Any) -> Decimal:
+    """Dollars for `usage` (the API's usage object) on `model`; 0 for a model the file lacks."""
+    if not usage or not isinstance(model, str):
+        return Decimal(0)
+    try:
+        info = model_data().get(model)
+    except ModelDataError:
+        info = None
+    return info.cost(token_counts(usage)) if info is not None else Decimal(0)
+
+
+def dollars(amount: Decimal) -> str:
+    """`$0.0042`: as many places as the amount needs, up to six."""
+    text = f"${amount:.6f}".rstrip("0").rstrip(".")
+    return text if amount else "$0"
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _money(value: Decimal) -> str:
