@@ -275,10 +275,6 @@ class MessageQuerySet(models.QuerySet):
         """
         return self.streaming().filter(updated_at__lt=_stale_before()).exclude(pk__in=list(live))
 
-    def start_reply(self, **fields) -> Message:
-        """Save a new, empty reply, streaming: its writer starts now."""
-        return self.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
-
     def append(self, pending: dict[int, str]) -> list[int]:
         """Append each streaming reply's new text (reply id: text) and note that its writer
         lives; return the replies saved.
@@ -308,6 +304,14 @@ class MessageQuerySet(models.QuerySet):
         return self.stale(live).update(
             status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now()
         )
+
+
+class MessageManager(models.Manager.from_queryset(MessageQuerySet)):
+    # On the manager, not the QuerySet: `conversation.messages.start_reply()` must go through
+    # the related manager's create(), which sets the conversation.
+    def start_reply(self, **fields) -> Message:
+        """Save a new, empty reply, streaming: its writer starts now."""
+        return self.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
 
 
 class Message(models.Model):
@@ -386,7 +390,7 @@ class Message(models.Model):
     # and the history sent upstream skip it.
     superseded = models.BooleanField(default=False)
 
-    objects = MessageQuerySet.as_manager()
+    objects = MessageManager()
 
     class Meta:
         ordering = ["pk"]
