@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest
 from course.lessons import Catalogue, Lesson, catalogue
 from course.progress import current_exercise, progress_for, quiz_tally
 from course.sandbox import partials
-from tutor.panel import panel_context
+from tutor.panel import interrupt_dead_replies, panel_context
 
 
 def lesson_or_404(slug: str) -> tuple[Catalogue, Lesson]:
@@ -37,6 +37,7 @@ def lesson_context(
     html, playground = partials.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
     request.session.setdefault("visited", True)
+    interrupt_dead_replies(request, lesson)  # before the panel reads them
     return {
         "lesson": lesson,
         "lesson_html": html,

@@ -17,8 +17,8 @@ from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
-from tutor import config, db, fragments, frames, generation, turns, watch
-from tutor.models import Archived, Busy, Conversation, Duplicate
+from tutor import config, db, fragments, frames, generation, orphans, turns, watch
+from tutor.models import Archived, Busy, Conversation, Duplicate, Message
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -153,7 +153,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.close(code=UNAUTHENTICATED)
             return
         self.user = user
-        opened = await db.run(watch.open_conversation)(user, self.lesson.slug)
+        opened = await self._open_conversation()
         if opened.conversation is None:
             # No conversation until the first question (from this tab or another of the
             # learner's): the tab that asks it tells the others which one it started.
@@ -163,6 +163,17 @@ class TutorConsumer(AsyncWebsocketConsumer):
         else:
             await self._open(opened)
         self.ready = True
+
+    async def _open_conversation(self) -> watch.Opened:
+        """Save the replies whose writer died as interrupted (every one, on this process's first
+        socket), and read what the socket shows first."""
+        live = generation.live_writers()
+        await db.run(orphans.interrupt_orphans_once)(live)
+        opened = await db.run(watch.open_conversation)(self.user, self.lesson.slug)
+        if opened.streaming is not None and opened.streaming.is_stale(live):
+            await db.run(opened.conversation.messages.interrupt_stale)(live)
+            opened = await db.run(watch.open_conversation)(self.user, self.lesson.slug)
+        return opened
 
     async def _open(self, opened: watch.Opened) -> None:
         self.conversation = opened.conversation
@@ -256,6 +267,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 client_id,
                 await db.run(config.reply_model)(),
                 user=self.user,
+                live=generation.live_writers(),
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -307,7 +319,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def _retry(self, message_id: int | None) -> None:
         try:
             turn = await db.run(turns.retry)(
-                self.conversation, self.lesson, message_id, await db.run(config.reply_model)()
+                self.conversation,
+                self.lesson,
+                message_id,
+                await db.run(config.reply_model)(),
+                live=generation.live_writers(),
             )
         except turns.NothingToRetry:
             await self.send(text_data=fragments.notice(turns.NOTHING_TO_RETRY))
@@ -338,6 +354,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.scope["session"],
                 frame.message_id,
                 await db.run(config.reply_model)(),
+                live=generation.live_writers(),
             )
         except turns.SignedOut:
             await self._logged_out("")
@@ -384,6 +401,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             quiet = time.monotonic() - self.heard_at
             if reply_id is None or reply_id in generation.running or quiet < 1.5:
                 continue
+            live = generation.live_writers()
+            await db.run(Message.objects.filter(pk=reply_id).interrupt_stale)(live)
             html = await db.run(watch.ended_html)(reply_id)
             if html is not None and self.following == reply_id:
                 self.following = None
