@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from course.lessons import catalogue
 from course.views import HtmxHttpRequest
+from tutor import markup
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
 from tutor.models import Busy, Conversation, Message
@@ -90,5 +91,5 @@ def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
     saved = form.save(reply)
     if not request.htmx:
         lesson_url = reverse("lesson", args=[reply.conversation.lesson_slug])
-        return redirect(f"{lesson_url}#msg-{reply.pk}")
+        return redirect(f"{lesson_url}#{markup.message_id(reply.pk)}")
     return render(request, "tutor/_feedback.html", {"message": reply, "feedback": saved})
