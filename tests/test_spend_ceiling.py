@@ -19,10 +19,10 @@ from course.models_data import model_data
 from course.sandbox import runner
 from tests.conftest import make_user
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tutor.markup import FINAL
 
 LESSON = SimpleNamespace(slug="messages-api")
 HELLO = '{"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}'
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import make_user
+from tutor import markup
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.startup import interrupt_orphans
 
@@ -97,7 +98,7 @@ def test_new_conversation_keeps_the_old_one(client):
     assert current.pk != old.pk and current.messages.count() == 0
     html = client.get("/lessons/messages-api/").content.decode()
     # Out of the log, into the list of past conversations.
-    assert f'id="msg-{reply.pk}"' not in html
+    assert f'id="{markup.message_id(reply.pk)}"' not in html
     assert f'href="/tutor/conversations/{old.pk}/">What is a token?</a>' in html
 
 

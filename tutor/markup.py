@@ -20,6 +20,7 @@ FINAL = "data-final"
 
 _PART = re.compile(r"msg-(\d+)-(text|done|open)")
 _MESSAGE = re.compile(r'\bid="msg-(\d+)"')
+_PART_ID = re.compile(r'\bid="msg-(\d+)-(?:text|done|open)"')
 _FINAL = re.compile(rf'\b{FINAL}="(\w+)"')
 
 
@@ -40,6 +41,12 @@ def part_of(element_id: str) -> tuple[int, str] | None:
 def first_message(html: str) -> int | None:
     """The id of the first message element in `html` (a frame or a page), or None."""
     match = _MESSAGE.search(html)
+    return int(match[1]) if match else None
+
+
+def streaming_reply(html: str) -> int | None:
+    """The id of the first reply whose streaming parts `html` holds, or None."""
+    match = _PART_ID.search(html)
     return int(match[1]) if match else None
 
 
