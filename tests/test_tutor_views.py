@@ -3,10 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tests.conftest import make_user
-from tutor import markup
+from tutor import frames, markup
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.startup import interrupt_orphans
 
@@ -51,6 +52,26 @@ def test_the_lesson_page_shows_the_tutor_panel_to_a_learner(client):
     assert "What is a token?" in html and "A <strong>token</strong> is a piece of text." in html
     assert "Offline mode" in html  # no key in the test settings
     assert "course staff may read them" in html
+
+
+def test_the_panel_gives_its_script_the_servers_socket_limits(client, settings):
+    client.force_login(make_user())
+    html = client.get("/lessons/messages-api/").content.decode()
+    limits = f'{{"unauthenticated": {frames.UNAUTHENTICATED}, "max_frame_bytes": {frames.MAX_FRAME_BYTES}}}'
+    assert f'<script id="tutor-limits" type="application/json">{limits}</script>' in html
+    assert f'data-max="{settings.TUTOR_MAX_MESSAGE_CHARS}"' in html
+
+
+def test_a_streaming_reply_is_drawn_with_the_body_its_frames_extend():
+    reply = reply_for(make_user(), text="Done block.\n\nStill writ", status="streaming")
+    html = render_to_string("tutor/_message.html", {"message": reply})
+    assert html.count("msg-flow") == 2
+    text, done, open_ = (markup.part_id(reply.pk, part) for part in ("text", "done", "open"))
+    assert (
+        f'<div id="{text}" class="msg-body prose"><div id="{done}" class="msg-flow"><p>Done block.</p></div>'
+        in html
+    )
+    assert f'<div id="{open_}" class="msg-flow"><p>Still writ</p></div></div>' in html
 
 
 def test_a_new_learner_sees_the_starter_questions(client):
