@@ -18,18 +18,20 @@ TEXT, DONE, OPEN = "text", "done", "open"
 # stream, or a resync after a reconnect); its value is the reply's status.
 FINAL = "data-final"
 
-_PART = re.compile(r"msg-(\d+)-(text|done|open)")
-_MESSAGE = re.compile(r'\bid="msg-(\d+)"')
-_PART_ID = re.compile(r'\bid="msg-(\d+)-(?:text|done|open)"')
+_PREFIX = "msg-"
+_PARTS = f"{TEXT}|{DONE}|{OPEN}"
+_PART = re.compile(rf"{_PREFIX}(\d+)-({_PARTS})")
+_MESSAGE = re.compile(rf'\bid="{_PREFIX}(\d+)"')
+_PART_ID = re.compile(rf'\bid="{_PREFIX}(\d+)-(?:{_PARTS})"')
 _FINAL = re.compile(rf'\b{FINAL}="(\w+)"')
 
 
 def message_id(pk: int) -> str:
-    return f"msg-{pk}"
+    return f"{_PREFIX}{pk}"
 
 
 def part_id(pk: int, part: str) -> str:
-    return f"msg-{pk}-{part}"
+    return f"{message_id(pk)}-{part}"
 
 
 def part_of(element_id: str) -> tuple[int, str] | None:
