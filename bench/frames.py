@@ -1,16 +1,15 @@
 """Follow a streaming reply through the tutor socket's frames, as the browser's htmx would.
 
 The frames (tutor/streaming.py): a snapshot replaces the reply body, finished Markdown blocks are
-appended to `msg-N-done`, and the open block replaces `msg-N-open`. Used by the benchmark and by
-the consumer tests to read what a learner would see.
+appended to the `done` part, and the open block replaces the `open` part (tutor/markup.py names
+them). Used by the benchmark and by the consumer tests to read what a learner would see.
 """
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 
-_PART = re.compile(r"^msg-\d+-(text|done|open)$")
+from tutor import markup
 
 
 class ShownReply(HTMLParser):
@@ -21,6 +20,7 @@ class ShownReply(HTMLParser):
         self.done: list[str] = []
         self.open: list[str] = []
         self._parts: list[str | None] = []  # per open element: the part it belongs to
+        self.snapshots = 0  # snapshots fed: each re-sends everything so far
 
     @property
     def text(self) -> str:
@@ -28,12 +28,13 @@ class ShownReply(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        match = _PART.match(values.get("id") or "")
-        part = match.group(1) if match else (self._parts[-1] if self._parts else None)
+        named = markup.part_of(values.get("id") or "")
+        part = named[1] if named else (self._parts[-1] if self._parts else None)
         swap = values.get("hx-swap-oob")
-        if match and part == "text" and swap == "true":
+        if named and part == markup.TEXT and swap == "true":
             self.done, self.open = [], []  # a snapshot starts again
-        elif match and part == "open" and swap == "true":
+            self.snapshots += 1
+        elif named and part == markup.OPEN and swap == "true":
             self.open = []
         self._parts.append(part)
 
@@ -43,7 +44,7 @@ class ShownReply(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         part = self._parts[-1] if self._parts else None
-        if part == "done":
+        if part == markup.DONE:
             self.done.append(data)
-        elif part == "open":
+        elif part == markup.OPEN:
             self.open.append(data)

@@ -19,15 +19,12 @@ import httpx2
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.frames import ShownReply
+from tutor import markup
 
 # The site's frames: the streaming reply's Markdown blocks (tutor/streaming.py, read with
 # bench.frames.ShownReply), notices (refusals, errors), and the finished reply, which replaces
-# the whole article.
-SNAPSHOT_ID = re.compile(r'id="msg-\d+-text"[^>]*hx-swap-oob="true"')
+# the whole article and carries its status in `markup.FINAL`.
 NOTICE = re.compile(r'class="tutor-notice is-visible"[^>]*>(.*?)</div>', re.S)
-FINAL = re.compile(
-    r'<article id="msg-\d+" class="msg msg-assistant status-(\w+)"[^>]*hx-swap-oob="outerHTML"'
-)
 
 
 def marker(ttft_ms: float, rate: float, tokens: int, key: str) -> str:
@@ -122,12 +119,12 @@ class Learner:
             if notice := NOTICE.search(frame):
                 stream.error = f"notice: {html.unescape(notice.group(1))}"
                 return
-            if final := FINAL.search(frame):
-                stream.end_ns, stream.status = now, final.group(1)
+            if status := markup.final_status(frame):
+                stream.end_ns, stream.status = now, status
                 return
             # A snapshot re-sends everything so far (the socket missed a delta): keep what is new.
-            stream.snapshots += bool(SNAPSHOT_ID.search(frame))
             shown.feed(frame)
+            stream.snapshots = shown.snapshots
             stream.add(now, shown.text[len(stream.text) :])
 
     async def close(self) -> None:

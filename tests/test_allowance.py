@@ -19,14 +19,14 @@ from tests.fake_anthropic import HttpError, Reply
 from tests.lesson_files import lesson_text, write
 from tests.tutor_client import ask, connect, final_reply, learner, until
 from tests.users import make_user
+from tutor import markup
 from tutor.models import Conversation, Message
 
-FINAL = 'hx-swap-oob="outerHTML"'
 # The fake server outlives a test: a test that changes its default answer uses monkeypatch.
 
 
 def reply_id(frame: str) -> int:
-    return int(re.search(r'id="msg-(\d+)"', frame).group(1))
+    return markup.first_message(frame)
 
 
 @pytest.mark.asyncio
@@ -50,7 +50,7 @@ async def test_twelve_questions_at_once_over_twelve_conversations_get_only_the_b
     assert await sync_to_async(Message.objects.filter(role="user").count)() == 6
     for socket, frame in zip(sockets, first_frames, strict=True):
         if frame not in refused:
-            await until(socket, FINAL)
+            await until(socket, markup.FINAL)
         await socket.disconnect()
 
 
@@ -190,7 +190,7 @@ async def test_a_529_costs_no_daily_question_but_each_attempt_counts_toward_the_
     user, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Are you there?")
-    frames = await until(tutor, FINAL)
+    frames = await until(tutor, markup.FINAL)
     assert "overloaded" in final_reply(frames)
     assert len(online.requests) == 3  # the first try and the SDK's two retries
 
@@ -209,7 +209,7 @@ async def test_an_answered_question_uses_one_question_and_its_tokens(online, set
     user, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Why?")
-    await until(tutor, FINAL)
+    await until(tutor, markup.FINAL)
     state = await sync_to_async(allowance.remaining)(user)
     reply = await sync_to_async(Message.objects.get)(role="assistant")
     assert state.messages_left == 4
@@ -229,11 +229,11 @@ async def test_a_failed_reply_is_retried_once_however_often_retry_is_sent(
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Flaky?")
-    failed_id = reply_id(final_reply(await until(tutor, FINAL)))
+    failed_id = reply_id(final_reply(await until(tutor, markup.FINAL)))
     retry = json.dumps({"action": "retry", "message_id": failed_id})
     for _ in range(8):
         await tutor.send_to(text_data=retry)
-    frames = await until(tutor, FINAL)
+    frames = await until(tutor, markup.FINAL)
     while not await tutor.receive_nothing(timeout=0.3):
         frames.append(await tutor.receive_from())
     assert "".join(frames).count("There is nothing to retry.") == 7
@@ -252,9 +252,9 @@ async def test_repeated_retries_of_one_question_back_off(online, settings, monke
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Flaky?")
-    failed_id = reply_id(final_reply(await until(tutor, FINAL)))
+    failed_id = reply_id(final_reply(await until(tutor, markup.FINAL)))
     await tutor.send_to(text_data=json.dumps({"action": "retry", "message_id": failed_id}))
-    second_id = reply_id(final_reply(await until(tutor, FINAL)))
+    second_id = reply_id(final_reply(await until(tutor, markup.FINAL)))
     await tutor.send_to(text_data=json.dumps({"action": "retry", "message_id": second_id}))
     frame = await tutor.receive_from(timeout=5)
     assert re.search(r"failed several times in a row\. Try again in [12] s\.", frame)

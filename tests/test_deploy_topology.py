@@ -23,6 +23,7 @@ from tests.fake_anthropic import Reply
 from tests.nginx_process import HOST, daphne_flags, ensure_nginx, nginx
 from tests.site_process import ROOT, daphnes, drop_postgres, fresh_postgres, prepare, site_env
 from tests.tutor_client import shown_text
+from tutor.markup import FINAL
 
 
 def topology_database() -> str:
@@ -38,7 +39,6 @@ def topology_database() -> str:
 
 POSTGRES = topology_database()
 REDIS = os.environ.get("TOPOLOGY_REDIS_URL", "redis://127.0.0.1:6379/12")
-FINAL = 'hx-swap-oob="outerHTML"'
 PASSWORD = "a long pass phrase for nginx"
 USER_SCRIPT = f"""
 import django; django.setup()

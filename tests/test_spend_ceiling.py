@@ -19,11 +19,11 @@ from course.models import ApiCharge
 from course.sandbox import runner
 from tests.tutor_client import ask, connect, final_reply, learner, until
 from tests.users import make_user
+from tutor.markup import FINAL
 from tutor.models import Message
 
 LESSON = SimpleNamespace(slug="messages-api")
 HELLO = '{"model": "claude-haiku-5-5", "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}'
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @pytest.fixture(autouse=True)

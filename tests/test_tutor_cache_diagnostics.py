@@ -10,6 +10,7 @@ from django.test import AsyncClient
 
 from tests.fake_anthropic import Reply
 from tests.tutor_client import ask, connect, learner, until
+from tutor.markup import FINAL
 from tutor.models import Message
 
 pytestmark = [
@@ -18,7 +19,6 @@ pytestmark = [
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
 
-FINAL = 'hx-swap-oob="outerHTML"'
 MISS = {"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 9784}}
 
 

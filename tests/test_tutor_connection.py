@@ -9,6 +9,7 @@ from django.contrib.sessions.models import Session
 
 from course.asgi import application
 from tests.tutor_client import HOST, ORIGIN, ask, learner
+from tutor import markup
 from tutor.models import Conversation, Message
 
 pytestmark = [
@@ -44,8 +45,9 @@ async def test_a_socket_that_reconnects_shows_the_reply_as_it_really_ended(onlin
     tutor = await open_socket(cookie)
     frame = await tutor.receive_from(timeout=5)
     # Marked so that the page applies it only over a reply it still shows as streaming.
-    assert f'<article id="msg-{reply.pk}"' in frame and "data-resync" in frame
-    assert 'hx-swap-oob="outerHTML"' in frame
+    assert f'<article id="{markup.message_id(reply.pk)}"' in frame and "data-resync" in frame
+    assert markup.final_status(frame) == "interrupted"
+    assert 'hx-swap-oob="outerHTML"' in frame  # the swap itself: it replaces the whole article
     assert "This reply was interrupted" in frame and "<strong>events</strong>" in frame
     assert "Send" in await tutor.receive_from(timeout=5)  # then the buttons, as always
     await tutor.disconnect()

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 
 from tests.fake_anthropic import Drop, HttpError, Reply, Stall, StreamError
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tutor import markup
 from tutor.models import Message
 
 pytestmark = [
@@ -17,8 +18,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @sync_to_async
@@ -36,7 +35,7 @@ async def ask_and_finish(online, *behaviours, question: str = "Why?") -> tuple[s
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, question)
-    frames = await until(tutor, FINAL)
+    frames = await until(tutor, markup.FINAL)
     await tutor.disconnect()
     return final_reply(frames), await last_reply()
 
@@ -152,11 +151,11 @@ async def test_retry_answers_the_same_question_again(online):
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Flaky?")
-    failed = final_reply(await until(tutor, FINAL))
-    failed_id = int(failed.split('id="msg-')[1].split('"')[0])
+    failed = final_reply(await until(tutor, markup.FINAL))
+    failed_id = markup.first_message(failed)
     await tutor.send_to(text_data=json.dumps({"action": "retry", "message_id": failed_id}))
-    frames = await until(tutor, FINAL)
-    assert f'<div id="msg-{failed_id}" hx-swap-oob="delete">' in "".join(frames)
+    frames = await until(tutor, markup.FINAL)
+    assert f'<div id="{markup.message_id(failed_id)}" hx-swap-oob="delete">' in "".join(frames)
     assert "Second time lucky." in final_reply(frames)
     assert await questions() == ["Flaky?"]  # answered again, not asked twice
     reply = await last_reply()
@@ -170,8 +169,8 @@ async def test_retrying_a_reply_that_did_not_fail_is_refused(online):
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Fine?")
-    done = final_reply(await until(tutor, FINAL))
-    done_id = int(done.split('id="msg-')[1].split('"')[0])
+    done = final_reply(await until(tutor, markup.FINAL))
+    done_id = markup.first_message(done)
     await tutor.send_to(text_data=json.dumps({"action": "retry", "message_id": done_id}))
     assert "There is nothing to retry." in await tutor.receive_from(timeout=5)
     await tutor.disconnect()

@@ -33,8 +33,8 @@ from tests.site_process import (
     stop_redis,
 )
 from tests.tutor_client import shown_text
+from tutor import markup
 
-FINAL = 'hx-swap-oob="outerHTML"'  # a finished reply replacing the stream (or a resync after it)
 WORD = re.compile(r"\bw(\d{4})\b")
 LEARNERS = [
     "lock-long",
@@ -126,7 +126,7 @@ def words(text: str) -> list[int]:
 def article_status(frame: str, message_id: int) -> str | None:
     """The status class of message `message_id`'s <article> in `frame`, if the frame has one."""
     for tag in re.findall(r"<article\b[^>]*>", frame):
-        if re.search(rf'\bid="msg-{message_id}"', tag):
+        if re.search(rf'\bid="{markup.message_id(message_id)}"', tag):
             found = re.search(r'\bclass="[^"]*\bstatus-([\w-]+)', tag)
             return found.group(1) if found else ""
     return None
@@ -134,13 +134,11 @@ def article_status(frame: str, message_id: int) -> str | None:
 
 def interrupted_article(message_id: int) -> str:
     """A pattern for message `message_id`'s <article> shown interrupted, attributes in any order."""
-    return (
-        rf'<article\b(?=[^>]*\bid="msg-{message_id}")(?=[^>]*\bclass="[^"]*\bstatus-interrupted\b)'
-    )
+    return rf'<article\b(?=[^>]*\bid="{markup.message_id(message_id)}")(?=[^>]*\bclass="[^"]*\bstatus-interrupted\b)'
 
 
 def reply_id(frames: list[str]) -> int:
-    return int(re.search(r'id="msg-(\d+)-(?:text|done|open)"', "".join(frames)).group(1))
+    return markup.streaming_reply("".join(frames))
 
 
 def replies(env: dict[str, str], username: str) -> list[dict]:
@@ -259,7 +257,7 @@ def frames_with_new_words(log: list[tuple[float, str]], since: float) -> int:
     """How many frames of a streaming reply after `since` brought words not shown before."""
     highest, count = 0, 0
     for at, frame in log:
-        top = max(words(frame), default=0) if FINAL not in frame else 0
+        top = max(words(frame), default=0) if markup.FINAL not in frame else 0
         count += at > since and top > highest
         highest = max(highest, top)
     return count
@@ -286,7 +284,7 @@ async def test_a_sqlite_write_lock_held_elsewhere_leaves_both_learners_streaming
             text=True,
         ) as locker:
             followed = [
-                asyncio.create_task(tab.until(FINAL, time.monotonic() + LOCK_SECONDS + 30))
+                asyncio.create_task(tab.until(markup.FINAL, time.monotonic() + LOCK_SECONDS + 30))
                 for tab in (long, short)
             ]
             try:
@@ -336,7 +334,9 @@ async def test_a_reply_outlives_a_redis_restart_and_is_saved_in_full(site, resta
         restarted = time.monotonic()
         deadline = restarted + 30
         # Both pages are read at once, as two browser tabs would be: each reconnects on its own.
-        finals = await asyncio.gather(*(tab.until(FINAL, deadline) for tab in (asker, watcher)))
+        finals = await asyncio.gather(
+            *(tab.until(markup.FINAL, deadline) for tab in (asker, watcher))
+        )
         for tab, final in zip((asker, watcher), finals, strict=True):
             # About 7 s of the reply were left: a page that follows it gets many frames of new
             # words, not only the whole text at the end.
@@ -375,7 +375,7 @@ async def test_stop_from_the_other_process_works_after_a_redis_restart(site, res
         snapshot = await reloaded.until(r"\bw\d{4}\b", time.monotonic() + 10)
         await reloaded.until(rf"\bw{max(words(snapshot)) + 2:04d}\b", time.monotonic() + 10)
         await reloaded.send({"action": "stop"})
-        final = await reloaded.until(FINAL, time.monotonic() + 10)
+        final = await reloaded.until(markup.FINAL, time.monotonic() + 10)
         saved = await settled_reply(env, "redis-stop")
     assert "You stopped this reply." in final
     assert article_status(final, message_id) == "stopped"

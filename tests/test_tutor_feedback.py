@@ -8,6 +8,7 @@ from django.utils.html import escape
 from tests import tutor_client
 from tests.users import make_user
 from tutor import fragments
+from tutor.markup import FINAL
 from tutor.models import Conversation, Feedback, Message
 
 pytestmark = pytest.mark.django_db
@@ -241,7 +242,7 @@ async def test_a_reply_finished_over_the_socket_arrives_with_the_widget():
     _, cookie = await tutor_client.learner()
     tutor = await tutor_client.connect(cookie)
     await tutor_client.ask(tutor, "What is a token?")
-    frames = await tutor_client.until(tutor, 'hx-swap-oob="outerHTML"')
+    frames = await tutor_client.until(tutor, FINAL)
     finished = frames[-1]
     assert 'class="reply-feedback"' in finished and 'aria-label="Helpful"' in finished
     assert 'hx-post="/tutor/replies/' in finished

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -11,6 +10,7 @@ from asgiref.sync import sync_to_async
 from course import allowance
 from tests.fake_anthropic import HttpError, Reply
 from tests.tutor_client import ask, connect, final_reply, learner, until
+from tutor import markup
 from tutor.models import Message
 from tutor.turns import CONTINUE_TEXT
 
@@ -20,16 +20,14 @@ pytestmark = [
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
 
-FINAL = 'hx-swap-oob="outerHTML"'
-
 
 def reply_id(html: str) -> int:
-    return int(html.split('id="msg-')[1].split('"')[0])
+    return markup.first_message(html)
 
 
 async def ask_until_done(tutor, question: str) -> int:
     await ask(tutor, question)
-    return reply_id(final_reply(await until(tutor, FINAL)))
+    return reply_id(final_reply(await until(tutor, markup.FINAL)))
 
 
 async def send(tutor, action: str, message_id: int) -> None:
@@ -69,8 +67,8 @@ async def test_regenerate_answers_again_in_the_old_replys_place(online):
     old_id = await ask_until_done(tutor, "Q2")
     left = await questions_left(user)
     await send(tutor, "regenerate", old_id)
-    frames = await until(tutor, FINAL)
-    assert f'<div id="msg-{old_id}" hx-swap-oob="delete">' in "".join(frames)
+    frames = await until(tutor, markup.FINAL)
+    assert f'<div id="{markup.message_id(old_id)}" hx-swap-oob="delete">' in "".join(frames)
     assert "Another answer." in final_reply(frames)
     assert await questions_left(user) == left - 1  # it counts like any question
     # The same question again, without the reply it replaces.
@@ -115,7 +113,7 @@ async def test_regenerating_a_reply_still_being_written_is_refused(online):
     await ask(tutor, "Tell me everything")
     frames = await until(tutor, "w0002")
     started = next(f for f in frames if "status-streaming" in f)
-    streaming_id = int(re.search(r'id="msg-(\d+)" class="msg msg-assistant', started)[1])
+    streaming_id = markup.streaming_reply(started)
     await send(tutor, "regenerate", streaming_id)
     await until(tutor, "The tutor is still writing that reply")
     assert len(online.requests) == 1 and not (await row(streaming_id)).superseded
@@ -155,12 +153,12 @@ async def test_a_reply_cut_short_offers_continue_which_asks_for_the_rest(online)
     user, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Explain everything")
-    cut = final_reply(await until(tutor, FINAL))
+    cut = final_reply(await until(tutor, markup.FINAL))
     cut_id = reply_id(cut)
     assert "Cut short" in cut and '"action": "continue"' in cut and ">Continue</button>" in cut
     left = await questions_left(user)
     await send(tutor, "continue", cut_id)
-    frames = await until(tutor, FINAL)
+    frames = await until(tutor, markup.FINAL)
     assert CONTINUE_TEXT in "".join(frames)  # shown in the log as the learner's message
     assert "part two." in final_reply(frames)
     assert await questions_left(user) == left - 1

@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests.tutor_client import ask, connect, learner, until
+from tutor.markup import FINAL
 from tutor.models import Message
 
 pytestmark = [
@@ -18,7 +19,6 @@ pytestmark = [
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
 
-FINAL = 'hx-swap-oob="outerHTML"'
 FRAMES = 2500  # a fixed number from a fixed seed: the run is bounded and repeatable
 ODD_VALUES = [
     None,

@@ -9,6 +9,7 @@ import pytest
 import websockets
 
 from tests.site_process import daphne, learner_session, prepare, site_env
+from tutor.markup import FINAL
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,6 @@ async def test_a_frame_over_a_mebibyte_is_answered_in_band_and_the_socket_stays_
         assert "too large to send: the tutor takes up to 64 KiB" in notice
         await socket.send(json.dumps({"message": "Still listening?", "client_id": "big-frame-1"}))
         frames = []
-        while 'hx-swap-oob="outerHTML"' not in (frames[-1] if frames else ""):
+        while FINAL not in (frames[-1] if frames else ""):
             frames.append(await asyncio.wait_for(socket.recv(), 15))
         assert "Still listening?" in "".join(frames)

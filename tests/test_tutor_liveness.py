@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.fake_anthropic import Reply
 from tests.tutor_client import ask, connect, learner, until
 from tests.waiting import eventually
-from tutor import autosave, drain, generation
+from tutor import autosave, drain, generation, markup
 from tutor.models import Conversation, Message
 
 pytestmark = [
@@ -21,8 +21,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @sync_to_async
@@ -77,8 +75,8 @@ async def test_an_interrupted_reply_can_be_retried_and_its_question_answered(onl
     tutor = await connect(cookie)  # connecting marks the dead writer's reply interrupted
     online.enqueue(Reply(text="Here it is in full."))
     await ask(tutor, "", action="retry", message_id=reply.pk)
-    frames = await until(tutor, FINAL)
-    assert f'id="msg-{reply.pk}" hx-swap-oob="delete"' in "".join(frames)
+    frames = await until(tutor, markup.FINAL)
+    assert f'id="{markup.message_id(reply.pk)}" hx-swap-oob="delete"' in "".join(frames)
     assert "Here it is in full." in frames[-1]
     assert online.requests[-1].body["messages"][-1]["content"][0]["text"] == "Still there?"
     await tutor.disconnect()
@@ -99,7 +97,7 @@ async def test_progress_is_appended_and_saved_while_the_reply_streams(online, se
     # The saves happen on their own schedule: wait for one.
     row = await eventually(saved_through_w0010, "a save with the tenth word", timeout=5)
     assert "w0001 w0002" in row.text and row.status == "streaming"
-    await until(tutor, FINAL)
+    await until(tutor, markup.FINAL)
     row = await sync_to_async(Message.objects.filter(role="assistant").get)()
     words = re.findall(r"w\d{4}", row.text)
     assert words == [f"w{i:04}" for i in range(1, 40)]  # appended, never twice
@@ -122,7 +120,7 @@ async def test_a_draining_process_finishes_replies_and_refuses_new_questions(onl
         refused = await until(other, "restarting")
         assert "Am I lost?" in refused[-1]  # back in the box
         await draining
-        frames = await until(tutor, FINAL)
+        frames = await until(tutor, markup.FINAL)
     finally:
         generation.draining = False
     assert "status-interrupted" in frames[-1]
@@ -141,7 +139,7 @@ async def test_a_tab_left_on_a_closed_conversation_is_told_to_reload(online):
     online.enqueue(Reply(text="First answer."))
     stale_tab = await connect(cookie)
     await ask(stale_tab, "A first question")  # it starts the conversation
-    await until(stale_tab, FINAL)
+    await until(stale_tab, markup.FINAL)
     # Another tab starts a new conversation: this tab's socket still shows the old one.
     await sync_to_async(Conversation.objects.start_new_within_limit)(user, "messages-api")
     await ask(stale_tab, "Where does this go?")

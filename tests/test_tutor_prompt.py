@@ -12,9 +12,8 @@ from tests.lesson_files import lesson_text, write
 from tests.tutor_client import ask, connect, learner, until
 from tutor.attempts import lesson_for_tutor
 from tutor.instructor import lesson_report
+from tutor.markup import FINAL
 from tutor.prompts import system_blocks
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @pytest.mark.asyncio

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
 from tests.tutor_client import ask, connect, learner, until
+from tutor.markup import FINAL
 from tutor.models import Message
 
 pytestmark = [
@@ -18,8 +19,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 def hold_row_lock(pk: int, locked: threading.Event, release: threading.Event) -> None:

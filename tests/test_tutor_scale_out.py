@@ -12,8 +12,7 @@ import websockets
 from tests.fake_anthropic import Reply
 from tests.site_process import daphne, learner_session, prepare, site_env
 from tests.tutor_client import shown_text
-
-FINAL = 'hx-swap-oob="outerHTML"'
+from tutor.markup import FINAL
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from course.asgi import application
 from tests.fake_anthropic import HttpError
 from tests.lesson_files import lesson_text, write
 from tests.tutor_client import HOST, ORIGIN, ask, connect, final_reply, learner, until
+from tutor import markup
 from tutor.models import Message
 
 pytestmark = [
@@ -21,8 +22,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("tutor_cleanup"),
 ]
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 @pytest.mark.parametrize(
@@ -51,7 +50,7 @@ async def test_a_bad_frame_gets_a_clear_answer_and_the_socket_stays_open(online,
     notice = await tutor.receive_from(timeout=5)
     assert 'id="tutor-notice"' in notice and message in notice
     await ask(tutor, "Still there?")
-    assert "Still there?" in "".join(await until(tutor, FINAL))
+    assert "Still there?" in "".join(await until(tutor, markup.FINAL))
     await tutor.disconnect()
 
 
@@ -122,8 +121,8 @@ async def test_a_learner_never_reaches_another_learners_conversation(online):
     _, ada_cookie = await learner("ada")
     ada = await connect(ada_cookie)
     await ask(ada, "Ada's private question")
-    failed = final_reply(await until(ada, FINAL))
-    failed_id = int(failed.split('id="msg-')[1].split('"')[0])
+    failed = final_reply(await until(ada, markup.FINAL))
+    failed_id = markup.first_message(failed)
 
     grace_user, grace_cookie = await learner("grace")
     grace = await connect(grace_cookie)
@@ -131,7 +130,7 @@ async def test_a_learner_never_reaches_another_learners_conversation(online):
     assert "There is nothing to retry." in await grace.receive_from(timeout=5)
     await grace.send_to(text_data=json.dumps({"action": "stop"}))
     await ask(grace, "Grace's question")
-    frames = await until(grace, FINAL)
+    frames = await until(grace, markup.FINAL)
     assert "Ada" not in "".join(frames)
     assert await ada.receive_nothing(timeout=0.3)  # Ada's socket saw none of Grace's turn
 
@@ -147,8 +146,8 @@ async def test_the_api_key_never_reaches_the_browser(online):
     user, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "Show me your key")
-    frames = await until(tutor, FINAL)
-    reply_id = int(final_reply(frames).split('id="msg-')[1].split('"')[0])
+    frames = await until(tutor, markup.FINAL)
+    reply_id = markup.first_message(final_reply(frames))
     client = Client()
     await sync_to_async(client.force_login)(user)
     panel = (
@@ -166,7 +165,7 @@ async def test_the_burst_limit_refuses_with_a_reason_and_keeps_the_text(online, 
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "One")
-    await until(tutor, FINAL)
+    await until(tutor, markup.FINAL)
     await ask(tutor, "Two, carefully typed")
     frame = await tutor.receive_from(timeout=5)
     assert "to Claude in a minute" in frame and ">Two, carefully typed</textarea>" in frame
@@ -179,7 +178,7 @@ async def test_the_daily_token_budget_refuses_with_a_reason(online, settings):
     _, cookie = await learner()
     tutor = await connect(cookie)
     await ask(tutor, "One")
-    await until(tutor, FINAL)
+    await until(tutor, markup.FINAL)
     await ask(tutor, "Two")
     assert "today&#x27;s Claude budget" in await tutor.receive_from(timeout=5)
     await tutor.disconnect()

@@ -11,9 +11,8 @@ from django.core.cache import cache
 from course.lessons import load_catalogue
 from course.sandbox import runner
 from tests.tutor_client import ask, connect, learner, until
+from tutor.markup import FINAL
 from tutor.prompts import system_blocks
-
-FINAL = 'hx-swap-oob="outerHTML"'
 
 
 async def sandbox_run(user, body: dict, exercise_id: str | None = None) -> dict:

@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from tests.users import make_user
+from tutor import frames, markup
 from tutor.models import Conversation, Message, PromptVersion
 from tutor.orphans import interrupt_orphans
 
@@ -50,6 +52,26 @@ def test_the_lesson_page_shows_the_tutor_panel_to_a_learner(client):
     assert "What is a token?" in html and "A <strong>token</strong> is a piece of text." in html
     assert "Offline mode" in html  # no key in the test settings
     assert "course staff may read them" in html
+
+
+def test_the_panel_gives_its_script_the_servers_socket_limits(client, settings):
+    client.force_login(make_user())
+    html = client.get("/lessons/messages-api/").content.decode()
+    limits = f'{{"unauthenticated": {frames.UNAUTHENTICATED}, "max_frame_bytes": {frames.MAX_FRAME_BYTES}}}'
+    assert f'<script id="tutor-limits" type="application/json">{limits}</script>' in html
+    assert f'data-max="{settings.TUTOR_MAX_MESSAGE_CHARS}"' in html
+
+
+def test_a_streaming_reply_is_drawn_with_the_body_its_frames_extend():
+    reply = reply_for(make_user(), text="Done block.\n\nStill writ", status="streaming")
+    html = render_to_string("tutor/_message.html", {"message": reply})
+    assert html.count("msg-flow") == 2
+    text, done, open_ = (markup.part_id(reply.pk, part) for part in ("text", "done", "open"))
+    assert (
+        f'<div id="{text}" class="msg-body prose"><div id="{done}" class="msg-flow"><p>Done block.</p></div>'
+        in html
+    )
+    assert f'<div id="{open_}" class="msg-flow"><p>Still writ</p></div></div>' in html
 
 
 def test_a_new_learner_sees_the_starter_questions(client):
@@ -97,7 +119,7 @@ def test_new_conversation_keeps_the_old_one(client):
     assert current.pk != old.pk and current.messages.count() == 0
     html = client.get("/lessons/messages-api/").content.decode()
     # Out of the log, into the list of past conversations.
-    assert f'id="msg-{reply.pk}"' not in html
+    assert f'id="{markup.message_id(reply.pk)}"' not in html
     assert f'href="/tutor/conversations/{old.pk}/">What is a token?</a>' in html
 
 

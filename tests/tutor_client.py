@@ -12,6 +12,7 @@ from django.test import Client
 from bench.frames import ShownReply
 from course.asgi import application
 from tests.users import make_user
+from tutor import markup
 
 ORIGIN = (b"origin", b"http://localhost")
 HOST = (b"host", b"localhost")
@@ -59,14 +60,14 @@ async def until(
 
 
 def final_reply(frames: list[str]) -> str:
-    return next(f for f in reversed(frames) if 'hx-swap-oob="outerHTML"' in f)
+    return next(f for f in reversed(frames) if markup.FINAL in f)
 
 
 def shown_text(frames: list[str]) -> str:
     """The streaming reply's text as the browser shows it, whitespace collapsed."""
     shown = ShownReply()
     for frame in frames:
-        if 'hx-swap-oob="outerHTML"' in frame:
+        if markup.FINAL in frame:
             break  # the finished reply replaces the stream
         shown.feed(frame)
     return shown.text

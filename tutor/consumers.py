@@ -24,9 +24,7 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
-# not reconnect after these, so a refused socket does not retry forever.
-UNAUTHENTICATED, NOT_FOUND = 4401, 4404
+UNAUTHENTICATED, NOT_FOUND = frames.UNAUTHENTICATED, frames.NOT_FOUND  # close codes
 CLOSED_ELSEWHERE = (
     "This conversation was closed in another tab (a new one started, or an old one reopened). "
     "Reload the page to continue."

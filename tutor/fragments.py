@@ -1,4 +1,7 @@
-"""The HTML the tutor socket sends: only hx-swap-oob elements with ids (see templates/tutor/)."""
+"""The HTML the tutor socket sends: only hx-swap-oob elements with ids (see templates/tutor/).
+
+A finished reply that replaces what the page shows is marked `data-final` (tutor/markup.py).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from course.lessons import Lesson
 from tutor.models import Message
 
 
-def message(message: Message, oob: str = "true") -> str:
+def message(message: Message, oob: str = "true", final: bool = False) -> str:
     # Rendering runs in the event loop, where a query raises: load `feedback` with the message.
-    html = render_to_string("tutor/_message.html", {"message": message, "oob": oob})
+    context = {"message": message, "oob": oob, "final": final}
+    html = render_to_string("tutor/_message.html", context)
     return html + status(message) if message.is_assistant else html
 
 
@@ -30,7 +34,7 @@ def started(
 
 def finished(reply: Message) -> str:
     """A reply that ended, replacing the streaming one, and the controls back to Send."""
-    return message(reply, oob="outerHTML") + actions(streaming=False)
+    return message(reply, oob="outerHTML", final=True) + actions(streaming=False)
 
 
 def resync(reply: Message) -> str:
@@ -40,7 +44,7 @@ def resync(reply: Message) -> str:
     page (and any feedback being typed under it) is left alone.
     """
     return render_to_string(
-        "tutor/_message.html", {"message": reply, "oob": "outerHTML", "resync": True}
+        "tutor/_message.html", {"message": reply, "oob": "outerHTML", "resync": True, "final": True}
     )
 
 

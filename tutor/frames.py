@@ -6,7 +6,10 @@ import json
 import re
 from dataclasses import dataclass
 
-MAX_FRAME_BYTES = 64 * 1024
+MAX_FRAME_BYTES = 64 * 1024  # the page's script refuses bigger ones too (tutor_tags.socket_limits)
+# Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
+# not reconnect after these, so a refused socket does not retry forever.
+UNAUTHENTICATED, NOT_FOUND = 4401, 4404
 MAX_DEPTH = 20  # htmx sends two levels; deeper JSON is not a question and can exhaust the stack
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 ACTIONS = {"send", "stop", "retry", "regenerate", "continue"}

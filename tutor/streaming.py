@@ -19,6 +19,7 @@ import re
 from html import escape
 
 from course.markdown import render_untrusted
+from tutor import markup
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 
@@ -106,13 +107,15 @@ class ReplyStream:
 
     The frames' few wrapper elements are written here rather than in a template: this runs once
     per frame of every reply, and a template render would cost more than the rest of the frame.
-    They match the elements `tutor/_message.html` gives a streaming reply.
+    `tutor/_message.html` draws a streaming reply's body with `body` too, so there is one copy.
     """
 
     def __init__(self, message_id: int) -> None:
         self.message_id = message_id
         self.open = ""  # the open block's Markdown
         self.rendered_chars = 0  # Markdown rendered by the last call: the cost of a delta
+        self._done_id = markup.part_id(message_id, markup.DONE)
+        self._open_id = markup.part_id(message_id, markup.OPEN)
 
     def _advance(self, text: str) -> tuple[str, str]:
         finished, self.open = cut_blocks(self.open + text)
@@ -121,23 +124,25 @@ class ReplyStream:
 
     def feed(self, text: str) -> str:
         done, open_html = self._advance(text)
-        frame = (
-            f'<div id="msg-{self.message_id}-done" hx-swap-oob="beforeend">{done}</div>'
-            if done
-            else ""
-        )
+        frame = f'<div id="{self._done_id}" hx-swap-oob="beforeend">{done}</div>' if done else ""
         return frame + self._open_element(open_html, oob=True)
 
     def snapshot(self, text: str) -> str:
         """Everything so far, replacing what the socket showed (on joining or after a gap)."""
+        return self.body(text, oob=True)
+
+    def body(self, text: str, oob: bool = False) -> str:
+        """The reply's body showing `text`: its finished blocks, then the open one."""
         self.open = ""
         done, open_html = self._advance(text)
+        swap = ' hx-swap-oob="true"' if oob else ""
+        text_id = markup.part_id(self.message_id, markup.TEXT)
         return (
-            f'<div id="msg-{self.message_id}-text" class="msg-body prose" hx-swap-oob="true">'
-            f'<div id="msg-{self.message_id}-done" class="msg-flow">{done}</div>'
+            f'<div id="{text_id}" class="msg-body prose"{swap}>'
+            f'<div id="{self._done_id}" class="msg-flow">{done}</div>'
             f"{self._open_element(open_html)}</div>"
         )
 
     def _open_element(self, html: str, oob: bool = False) -> str:
         swap = ' hx-swap-oob="true"' if oob else ""
-        return f'<div id="msg-{self.message_id}-open" class="msg-flow"{swap}>{html}</div>'
+        return f'<div id="{self._open_id}" class="msg-flow"{swap}>{html}</div>'

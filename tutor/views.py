@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from course.htmx import HtmxHttpRequest
 from course.lessons import catalogue
-from tutor import generation, instructor
+from tutor import generation, instructor, markup
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
 from tutor.models import Busy, Conversation, Message
@@ -94,7 +94,7 @@ def feedback(request: HtmxHttpRequest, message_id: int) -> HttpResponse:
     saved = form.save(reply)
     if not request.htmx:
         lesson_url = reverse("lesson", args=[reply.conversation.lesson_slug])
-        return redirect(f"{lesson_url}#msg-{reply.pk}")
+        return redirect(f"{lesson_url}#{markup.message_id(reply.pk)}")
     return render(request, "tutor/_feedback.html", {"message": reply, "feedback": saved})
 
 

@@ -2,10 +2,11 @@
 (function () {
   "use strict";
 
+  var markup = window.tutorMarkup, select = markup.select, state = markup.state;
   var WIDE = window.matchMedia("(min-width: 80rem)");
   var panel, fab, opener = null, inerted = [];
 
-  function isOpen() { return panel.classList.contains("is-open"); }
+  function isOpen() { return panel.classList.contains(state.open); }
 
   // While the drawer is open everything else is inert: focus stays in it, and screen readers
   // read only the tutor, as in a modal dialog.
@@ -27,51 +28,50 @@
     if (WIDE.matches || isOpen()) return;
     opener = document.activeElement;
     // The page under the drawer keeps its scroll position: it is hidden, never scrolled.
-    panel.classList.add("is-open");
+    panel.classList.add(state.open);
     panel.setAttribute("role", "dialog");
     panel.setAttribute("aria-modal", "true");
-    document.documentElement.classList.add("tutor-is-open");
+    document.documentElement.classList.add(state.pageOpen);
     fab.setAttribute("aria-expanded", "true");
     setInert(true);
-    var log = document.getElementById("tutor-log");
+    var log = markup.byId("log");
     if (log) log.scrollTop = log.scrollHeight;
-    document.getElementById("tutor-title").focus();
+    markup.byId("title").focus();
   }
 
   function close() {
     if (!isOpen()) return;
-    panel.classList.remove("is-open");
+    panel.classList.remove(state.open);
     panel.removeAttribute("role");
     panel.removeAttribute("aria-modal");
-    document.documentElement.classList.remove("tutor-is-open");
+    document.documentElement.classList.remove(state.pageOpen);
     fab.setAttribute("aria-expanded", "false");
     setInert(false);
     (opener && document.contains(opener) ? opener : fab).focus({ preventScroll: true });
   }
 
-  function apiDialog() { return document.getElementById("api-call-dialog"); }
+  function apiDialog() { return markup.byId("apiDialog"); }
 
   document.addEventListener("click", function (event) {
     var target = event.target.closest ? event.target : event.target.parentElement;
     if (!panel || !target) return;
-    if (target.closest(".api-call-close") || target === apiDialog()) {
+    if (target.closest(select.apiClose) || target === apiDialog()) {
       apiDialog().close(); // the close button, or a click on the backdrop
     } else if (target.closest("dialog")) {
       return;
-    } else if (target.closest(".tutor-fab")) {
+    } else if (target.closest(select.fab)) {
       open();
-    } else if (target.closest('a[href="#tutor"]')) {
+    } else if (target.closest(select.tutorLink)) {
       // A skip link or "Ask this lesson's tutor": open the drawer, or beside the lesson
       // take the keyboard to the tutor as the link promises.
       event.preventDefault();
       if (!WIDE.matches) { open(); return; }
-      var box = document.getElementById("tutor-input");
-      (box || document.getElementById("tutor-title")).focus();
-    } else if (target.closest(".tutor-close")) {
+      (markup.byId("input") || markup.byId("title")).focus();
+    } else if (target.closest(select.close)) {
       close();
-    } else if (target.closest(".api-call-open")) {
+    } else if (target.closest(select.apiOpen)) {
       // htmx loads the call into the dialog; until then it says so.
-      document.getElementById("api-call-body").innerHTML = "<p>Loading…</p>";
+      markup.byId("apiBody").innerHTML = "<p>Loading…</p>";
       apiDialog().showModal();
     } else if (isOpen() && !panel.contains(target)) {
       close(); // a click on the shade beside the drawer
@@ -107,13 +107,13 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
-    panel = document.getElementById("tutor");
-    fab = document.querySelector(".tutor-fab");
+    panel = markup.byId("panel");
+    fab = document.querySelector(select.fab);
     if (!panel || !fab) return;
     // Widening the window puts the tutor back beside the lesson.
     WIDE.addEventListener("change", function () { if (WIDE.matches) close(); });
     // A link to #tutor (after signing up, say) opens the drawer.
-    if (location.hash === "#tutor") open();
+    if (location.hash === "#" + markup.ids.panel) open();
   });
 })();
 
@@ -122,32 +122,34 @@
 (function () {
   "use strict";
 
-  function input() { return document.getElementById("tutor-input"); }
+  var markup = window.tutorMarkup, select = markup.select;
+  function input() { return markup.byId("input"); }
   function focusInput() { var el = input(); if (el) el.focus({ preventScroll: true }); }
 
   // Shown from 80% of the limit; past it Send is refused by the server with the draft kept.
   function count() {
-    var el = input(), out = document.getElementById("tutor-count");
+    var el = input(), out = markup.byId("count");
     if (!el || !out) return;
-    var max = parseInt(el.dataset.max, 10) || 4000, used = el.value.length;
+    var max = parseInt(el.dataset.max, 10), used = el.value.length;
+    if (!max) return;
     out.hidden = used < max * 0.8;
-    out.classList.toggle("is-over", used > max);
+    out.classList.toggle(markup.state.over, used > max);
     out.textContent = used > max
       ? (used - max).toLocaleString() + " characters over the " + max.toLocaleString() + " limit: shorten it to send"
       : used.toLocaleString() + " / " + max.toLocaleString() + " characters";
   }
-  document.addEventListener("input", function (event) { if (event.target.id === "tutor-input") count(); });
+  document.addEventListener("input", function (event) { if (event.target.id === markup.ids.input) count(); });
   document.addEventListener("htmx:wsAfterSend", count);
   document.addEventListener("htmx:wsAfterMessage", count);
 
   // "Jump to latest" while a reply streams below what the learner is reading.
-  function log() { return document.getElementById("tutor-log"); }
-  function pill() { return document.querySelector(".tutor-latest"); }
+  function log() { return markup.byId("log"); }
+  function pill() { return document.querySelector(select.latest); }
   function updatePill() {
     var el = log(), button = pill();
     if (!el || !button) return;
     var below = el.scrollHeight - el.scrollTop - el.clientHeight > 48;
-    button.hidden = !(below && el.querySelector(".status-streaming"));
+    button.hidden = !(below && el.querySelector(select.streaming));
   }
   document.addEventListener("scroll", function (event) { if (event.target === log()) updatePill(); }, true);
   document.addEventListener("htmx:wsAfterMessage", updatePill);
@@ -155,19 +157,19 @@
   document.addEventListener("click", function (event) {
     var target = event.target.closest ? event.target : event.target.parentElement;
     if (!target) return;
-    if (target.closest(".tutor-latest")) {
+    if (target.closest(select.latest)) {
       log().scrollTop = log().scrollHeight;
       updatePill();
-    } else if (target.closest(".reply-copy")) {
-      var button = target.closest(".reply-copy");
-      var body = button.closest("article").querySelector(".msg-body");
+    } else if (target.closest(select.copy)) {
+      var button = target.closest(select.copy);
+      var body = button.closest(select.message).querySelector(select.body);
       var done = function (label) {
         button.textContent = label;
         setTimeout(function () { button.textContent = "Copy reply"; }, 2000);
       };
       // The reply only: the code blocks' bars (language label, Copy button) that site.js adds
       // are hidden while the text is read, so innerText leaves them out.
-      var bars = body.querySelectorAll(".codeblock-bar");
+      var bars = body.querySelectorAll(select.codeBar);
       bars.forEach(function (bar) { bar.style.display = "none"; });
       if (navigator.clipboard && window.isSecureContext) {
         var text = body.innerText;
@@ -182,7 +184,7 @@
         bars.forEach(function (bar) { bar.style.display = ""; });
         done(copied ? "Copied" : "Press Ctrl+C");
       }
-    } else if (target.closest("#tutor-actions [hx-vals*='stop']")) {
+    } else if (target.closest(select.stop)) {
       focusInput(); // Stop is disabled once the reply ends: keep the learner in the box
     }
   });
@@ -191,14 +193,14 @@
   // (After htmx settles: it puts focus back where it was once the swap is done.)
   var refocus = false;
   document.addEventListener("htmx:beforeRequest", function (event) {
-    refocus = Boolean(event.detail.elt.closest && event.detail.elt.closest(".feedback-reason"));
+    refocus = Boolean(event.detail.elt.closest && event.detail.elt.closest(select.feedbackReason));
   });
   document.addEventListener("htmx:afterSettle", function () {
     if (refocus) { refocus = false; focusInput(); }
   });
 
   document.addEventListener("submit", function (event) {
-    if (!event.target.classList.contains("tutor-new-form")) return;
+    if (!event.target.matches(select.newForm)) return;
     if (!window.confirm("Start a new conversation? This one moves to Past conversations, where you can reopen it.")) {
       event.preventDefault();
     }

@@ -1,16 +1,13 @@
-// The tutor panel: only what htmx cannot do on its own.
+// The tutor panel: only what htmx cannot do on its own. Its socket: tutor-connection.js.
 (function () {
   "use strict";
 
-  function newId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return "id-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 12);
-  }
+  var markup = window.tutorMarkup;
 
   // Enter sends, Shift+Enter makes a new line; never send while an IME is composing a character.
   document.addEventListener("keydown", function (event) {
     var input = event.target;
-    if (input.id !== "tutor-input" || event.key !== "Enter") return;
+    if (input.id !== markup.ids.input || event.key !== "Enter") return;
     if (event.shiftKey || event.isComposing || event.keyCode === 229) return;
     // On touch keyboards Return is the only way to a new line: Send sends (see the hint).
     if (window.matchMedia("(pointer: coarse)").matches) return;
@@ -18,47 +15,15 @@
     if (input.value.trim() && input.form) input.form.requestSubmit();
   });
 
-  // Every question carries an id of its own, so a message that a flaky connection re-sends is
-  // answered once. Empty questions are not sent at all.
-  document.addEventListener("htmx:wsConfigSend", function (event) {
-    var params = event.detail.parameters;
-    if (params.action) return;
-    if (!String(params.message || "").trim()) {
-      event.preventDefault();
-      return;
-    }
-    params.client_id = newId();
-  });
-
-  // The server reads frames of up to 64 KiB; a bigger one is not sent at all (a browser socket
-  // would be closed for it), and the text stays in the box.
-  var MAX_FRAME_BYTES = 64 * 1024;
-  function notice(text) {
-    var box = document.getElementById("tutor-notice");
-    if (!box) return;
-    box.textContent = text;
-    box.classList.add("is-visible");
-  }
-  document.addEventListener("htmx:wsBeforeSend", function (event) {
-    var size = new Blob([event.detail.message]).size;
-    if (size > MAX_FRAME_BYTES) {
-      event.preventDefault();
-      notice("That message is too large to send (" + Math.ceil(size / 1024) + " KiB): the tutor takes up to 64 KiB. Shorten it and send again.");
-    }
-  });
   // Only the form's own send clears it: Stop and Retry inside it must keep a draft.
   document.addEventListener("htmx:wsAfterSend", function (event) {
     var form = event.target;
-    if (form && form.id === "tutor-form") form.reset();
-  });
-  document.addEventListener("htmx:wsClose", function (event) {
-    var code = event.detail.event && event.detail.event.code;
-    if (code === 1009) notice("The server closed the connection: that message was too large. Reconnecting…");
+    if (form && form.id === markup.ids.form) form.reset();
   });
 
   // Follow a streaming reply down the log, unless the learner scrolled up to read.
   var pinned = true;
-  function log() { return document.getElementById("tutor-log"); }
+  function log() { return markup.byId("log"); }
   document.addEventListener("scroll", function (event) {
     var el = log();
     if (event.target === el) pinned = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
