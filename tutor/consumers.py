@@ -1,28 +1,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
+from course.sandbox.guards import impatient
 from tutor import config, db, fragments, frames, generation, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate
 
 logger = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 # Close codes (an app can only send 1000 and 3000-4999 through daphne). htmx's ws extension does
 # not reconnect after these, so a refused socket does not retry forever.
@@ -44,38 +39,6 @@ NOT_SAVED = (
     "Your question could not be saved: the database is busy. It is still in the box; send it "
     "again in a moment."
 )
-
-
-def _impatient(function: Callable[P, R]) -> Callable[P, R]:
-    """Run `function` on a connection that gives up on a lock after OUTAGE_SECONDS
-    (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds."""
-
-    @functools.wraps(function)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        with bounded_lock_wait(settings.OUTAGE_SECONDS):
-            return function(*args, **kwargs)
-
-    return call
-
-
-@contextlib.contextmanager
-def bounded_lock_wait(seconds: int) -> Iterator[None]:
-    milliseconds = int(seconds * 1000)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA busy_timeout")
-            before = cursor.fetchone()[0]
-            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
-        elif connection.vendor == "postgresql":
-            cursor.execute(f"SET lock_timeout = '{milliseconds}ms'")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
-            elif connection.vendor == "postgresql":
-                cursor.execute("RESET lock_timeout")
 
 
 class SameOrigin:
@@ -248,7 +211,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(_impatient(turns.ask))(
+            turn = await db.run(impatient(turns.ask))(
                 self.conversation,
                 self.lesson,
                 self.scope["session"],

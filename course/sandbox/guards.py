@@ -4,14 +4,16 @@ limit on every call to Redis and the database, with the message a learner gets w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from course.sandbox import policy, simulator
 from course.sandbox.validator import ApiError
@@ -20,6 +22,7 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = "sandbox-running:{}"
 LOCK_SECONDS = 15  # a run's lock outlives its process by at most this long (see RunLock)
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class RunLock:
@@ -76,6 +79,39 @@ async def wait(call: Awaitable[T]) -> T:
         return await asyncio.wait_for(call, settings.OUTAGE_SECONDS)
     except TimeoutError:
         raise DatabaseBusy() from None
+
+
+def impatient(function: Callable[P, T]) -> Callable[P, T]:
+    """Run `function` on a connection that gives up on a lock after OUTAGE_SECONDS
+    (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds, and
+    a write the caller stopped waiting for does not land later behind its back."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        with bounded_lock_wait(settings.OUTAGE_SECONDS):
+            return function(*args, **kwargs)
+
+    return call
+
+
+@contextlib.contextmanager
+def bounded_lock_wait(seconds: float) -> Iterator[None]:
+    milliseconds = int(seconds * 1000)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA busy_timeout")
+            before = cursor.fetchone()[0]
+            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"SET lock_timeout = '{milliseconds}ms'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            if connection.vendor == "sqlite":
+                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
+            elif connection.vendor == "postgresql":
+                cursor.execute("RESET lock_timeout")
 
 
 class StoreDown(Exception):
