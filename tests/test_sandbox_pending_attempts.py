@@ -92,7 +92,9 @@ async def test_a_refused_live_run_completes_its_pending_attempt(live, settings) 
     settings.TUTOR_MESSAGES_PER_DAY = 0
     learner = await sync_to_async(make_user)()
     body = json.dumps({**HELLO, "stream": False})
-    items = [i async for i in runner.run(user=learner, lesson=LESSON, exercise=None, body_text=body)]
+    items = [
+        i async for i in runner.run(user=learner, lesson=LESSON, exercise=None, body_text=body)
+    ]
     assert items[-1]["status"] == 429 and live.requests == []
     attempt = await Attempt.objects.aget(learner=learner)
     assert attempt.pk == items[-1]["attempt_id"]
