@@ -211,14 +211,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(impatient(turns.ask))(
-                self.conversation,
-                self.lesson,
-                self.scope["session"],
-                question,
-                client_id,
-                await db.run(config.reply_model)(),
-                user=self.user,
+            # Bounded in the pool's queue too: behind a save that waits out a lock, a question
+            # would wait as long. One that never started is not saved; one that did, finishes.
+            turn = await asyncio.wait_for(
+                self._save_question(question, client_id), settings.OUTAGE_SECONDS
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -230,13 +226,39 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
-        except DatabaseError:
+        except (DatabaseError, TimeoutError):
             logger.warning("a tutor question could not be saved", exc_info=True)
             await self._refuse(NOT_SAVED, typed)
         else:
-            if self.conversation is None:
-                await self._started_conversation(turn)
-            await self._started(turn)
+            try:
+                if self.conversation is None:
+                    await self._started_conversation(turn)
+                await self._started(turn)
+            except Exception:  # the layer (Redis restarting) failed: the question is saved
+                await self._started_alone(turn)
+
+    async def _save_question(self, question: str, client_id: str) -> turns.Turn:
+        model = await db.run(config.reply_model)()
+        return await db.run(impatient(turns.ask))(
+            self.conversation,
+            self.lesson,
+            self.scope["session"],
+            question,
+            client_id,
+            model,
+            user=self.user,
+        )
+
+    async def _started_alone(self, turn: turns.Turn) -> None:
+        """The question is saved but the channel layer could not pass its turn on: this tab shows
+        it and the reply is written all the same; other tabs catch up when they reconnect."""
+        logger.warning("the channel layer failed to start a tutor turn", exc_info=True)
+        if turn.reply.pk not in generation.running:
+            generation.start(turn)
+        self.conversation = self.conversation or turn.conversation
+        if self.following != turn.reply.pk:
+            await self.send(text_data=turn.html)
+            self._follow(turn.reply.pk, 0)
 
     async def _started_conversation(self, turn: turns.Turn) -> None:
         """This tab's question started the conversation: follow it, and have the learner's

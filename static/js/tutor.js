@@ -37,7 +37,7 @@
     var box = document.getElementById("tutor-notice");
     if (!box) return;
     box.textContent = text;
-    box.classList.add("is-visible");
+    box.classList.toggle("is-visible", Boolean(text));
   }
   document.addEventListener("htmx:wsBeforeSend", function (event) {
     var size = new Blob([event.detail.message]).size;
@@ -46,11 +46,62 @@
       notice("That message is too large to send (" + Math.ceil(size / 1024) + " KiB): the tutor takes up to 64 KiB. Shorten it and send again.");
     }
   });
-  // Only the form's own send clears it: Stop and Retry inside it must keep a draft.
+  // A question stays in the box until the server has taken it: the turn it started comes back
+  // (Send gives way to Stop), and only then is the box cleared. A refused question comes back
+  // with a notice from the server. One the server never answers (lost in a Redis or server
+  // restart) is not lost either: when the socket closes, or after a few seconds of silence, a
+  // notice says so and the text is still there to send again. Only the form's own send counts:
+  // Stop and Retry inside it must keep a draft.
+  var UNANSWERED_MS = 8000;
+  var UNANSWERED = "The tutor did not get your question (the connection dropped or the server is restarting). It is still in the box: send it again in a moment.";
+  var asked = null; // the question sent and not yet taken or refused
+  function settle() {
+    if (asked) clearTimeout(asked.timer);
+    asked = null;
+  }
+  function overdue() {
+    if (!asked || asked.overdue) return;
+    clearTimeout(asked.timer);
+    asked.overdue = true;
+    notice(UNANSWERED);
+  }
+  document.addEventListener("htmx:wsConfigSend", function (event) {
+    // Sent already and still waiting: Enter pressed twice does not ask twice.
+    var params = event.detail.parameters;
+    if (asked && !asked.overdue && !params.action && params.message === asked.text) {
+      event.preventDefault();
+    }
+  });
   document.addEventListener("htmx:wsAfterSend", function (event) {
     var form = event.target;
-    if (form && form.id === "tutor-form") form.reset();
+    if (!form || form.id !== "tutor-form") return;
+    var send = form.querySelector("button[type=submit]");
+    settle();
+    asked = {
+      text: form.elements.message.value,
+      timer: setTimeout(overdue, UNANSWERED_MS),
+      duringReply: Boolean(send && send.disabled), // then it can only be refused (busy)
+    };
   });
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!asked) return;
+    var box = document.getElementById("tutor-input");
+    var send = document.querySelector("#tutor-form button[type=submit]");
+    var said = document.getElementById("tutor-notice");
+    if (send && send.disabled && !asked.duringReply) {
+      // A turn started: this question's (or, when two tabs asked at once, the other tab's;
+      // then the server refuses this one and puts it back).
+      if (box && box.value === asked.text) {
+        box.value = "";
+        box.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      if (said && said.textContent === UNANSWERED) notice("");
+      settle();
+    } else if (said && said.textContent.trim() && said.textContent !== UNANSWERED) {
+      settle(); // refused: the server said why and put the question back in the box
+    }
+  });
+  document.addEventListener("htmx:wsClose", overdue);
   document.addEventListener("htmx:wsClose", function (event) {
     var code = event.detail.event && event.detail.event.code;
     if (code === 1009) notice("The server closed the connection: that message was too large. Reconnecting…");
