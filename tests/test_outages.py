@@ -250,9 +250,12 @@ def test_the_sandbox_form_and_get_code_answer_under_a_long_database_lock(site) -
             graded = browser.post(FORM, {"body": wrong, "exercise": "first-request"})
             code = browser.post(FORM, {"body": body, "exercise": "", "action": "code"})
             snippet = browser.post(CODE, {"body": body}, htmx=True)
+            hint = {"body": body, "exercise": "first-request", "action": "hint"}
+            hinted = browser.post(FORM, hint)
     assert "could not be saved (the database is busy)" in ran
     assert "could not be saved (the database is busy)" in graded
     assert "invalid_request_error" in graded
+    assert "The next hint could not be shown (the database is busy)" in hinted
     for page in (code, snippet):
         text = html.unescape(re.sub(r"<[^>]+>", "", page))
         assert "client.messages.create(" in text and "curl https://" in text
