@@ -46,15 +46,18 @@
       notice("That message is too large to send (" + Math.ceil(size / 1024) + " KiB): the tutor takes up to 64 KiB. Shorten it and send again.");
     }
   });
-  // A question stays in the box until the server has taken it: the turn it started comes back
-  // (Send gives way to Stop), and only then is the box cleared. A refused question comes back
-  // with a notice from the server. One the server never answers (lost in a Redis or server
-  // restart) is not lost either: when the socket closes, or after a few seconds of silence, a
-  // notice says so and the text is still there to send again. Only the form's own send counts:
-  // Stop and Retry inside it must keep a draft.
+  // A question stays in the box until the server has taken it (it comes back in the log), and
+  // only then is the box cleared; a refused one comes back with the server's notice. One the
+  // server never answers (lost in a Redis or server restart) is not lost either: when the socket
+  // closes, or after a few seconds of silence, a notice says so and the text is still there to
+  // send again. Only the form's own send counts: Stop and Retry inside it must keep a draft.
   var UNANSWERED_MS = 8000;
   var UNANSWERED = "The tutor did not get your question (the connection dropped or the server is restarting). It is still in the box: send it again in a moment.";
   var asked = null; // the question sent and not yet taken or refused
+  function lastQuestion() {
+    var questions = document.querySelectorAll("#tutor-log .msg-user");
+    return questions.length ? questions[questions.length - 1].id : "";
+  }
   function settle() {
     if (asked) clearTimeout(asked.timer);
     asked = null;
@@ -75,20 +78,18 @@
   document.addEventListener("htmx:wsAfterSend", function (event) {
     var form = event.target;
     if (!form || form.id !== "tutor-form") return;
-    var send = form.querySelector("button[type=submit]");
     settle();
     asked = {
       text: form.elements.message.value,
+      before: lastQuestion(),
       timer: setTimeout(overdue, UNANSWERED_MS),
-      duringReply: Boolean(send && send.disabled), // then it can only be refused (busy)
     };
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     if (!asked) return;
     var box = document.getElementById("tutor-input");
-    var send = document.querySelector("#tutor-form button[type=submit]");
     var said = document.getElementById("tutor-notice");
-    if (send && send.disabled && !asked.duringReply) {
+    if (lastQuestion() !== asked.before) {
       // A turn started: this question's (or, when two tabs asked at once, the other tab's;
       // then the server refuses this one and puts it back).
       if (box && box.value === asked.text) {
