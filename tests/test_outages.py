@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +36,8 @@ from tests.site_process import (
 
 LESSON = "/lessons/messages-api/"
 STREAM = "/lessons/messages-api/sandbox/stream/"
+FORM = "/lessons/messages-api/sandbox/run/"
+CODE = "/lessons/messages-api/sandbox/code/"
 GOOD = {
     "model": "claude-haiku-5-5",
     "max_tokens": 64,
@@ -56,7 +60,17 @@ def template(tmp_path_factory):
     env = site_env(tmp_path_factory.mktemp("sandbox-faults"))
     prepare(env)
     return env, learner_sessions(
-        env, ["redis-down", "lock-sim", "lock-live", "killed", "tutor-lock"]
+        env,
+        [
+            "redis-down",
+            "lock-sim",
+            "lock-live",
+            "killed",
+            "tutor-lock",
+            "lock-form",
+            "tutor-busy",
+            "tutor-queued",
+        ],
     )
 
 
@@ -114,6 +128,18 @@ class Browser:
         with self.opener.open(request, timeout=RESPONSE_SECONDS) as response:
             assert response.status == 200
             return [json.loads(line) for line in response.read().decode().splitlines()]
+
+    def post(self, path: str, fields: dict[str, str], htmx: bool = False) -> str:
+        """A form post, as the page without JavaScript (or htmx) sends it; the page it gets."""
+        token = next(c.value for c in self.jar if c.name == "csrftoken")
+        headers = {"X-CSRFToken": token, "Referer": self.url + LESSON}
+        if htmx:
+            headers["HX-Request"] = "true"
+        data = urllib.parse.urlencode(fields).encode()
+        request = urllib.request.Request(self.url + path, data=data, headers=headers)
+        with self.opener.open(request, timeout=RESPONSE_SECONDS) as response:
+            assert response.status == 200
+            return response.read().decode()
 
 
 def _cookie(name: str, value: str) -> Cookie:
@@ -213,6 +239,28 @@ def test_a_learner_whose_run_died_with_its_process_can_run_again_within_seconds(
     assert result["response"]["content"][0]["text"] == "Hello again."
 
 
+def test_the_sandbox_form_and_get_code_answer_under_a_long_database_lock(site) -> None:
+    env, sessions = site
+    body = json.dumps(GOOD)
+    wrong = json.dumps({**GOOD, "max_tokens": 0})  # an exercise run that fails reveals a hint
+    with daphne_running(env) as url:
+        browser = Browser(url, sessions["lock-form"])
+        with database_locked(env):
+            ran = browser.post(FORM, {"body": body, "exercise": "", "action": "run"})
+            graded = browser.post(FORM, {"body": wrong, "exercise": "first-request"})
+            code = browser.post(FORM, {"body": body, "exercise": "", "action": "code"})
+            snippet = browser.post(CODE, {"body": body}, htmx=True)
+            hint = {"body": body, "exercise": "first-request", "action": "hint"}
+            hinted = browser.post(FORM, hint)
+    assert "could not be saved (the database is busy)" in ran
+    assert "could not be saved (the database is busy)" in graded
+    assert "invalid_request_error" in graded
+    assert "The next hint could not be shown (the database is busy)" in hinted
+    for page in (code, snippet):
+        text = html.unescape(re.sub(r"<[^>]+>", "", page))
+        assert "client.messages.create(" in text and "/v1/messages" in text
+
+
 def _quietly(run, body) -> None:
     with contextlib.suppress(Exception):  # the connection dies with the process, as it should
         run(body)
@@ -244,3 +292,55 @@ async def test_a_tutor_question_under_a_long_database_lock_comes_back_to_the_box
     assert "could not be saved" in frame and "still in the box" in frame
     assert f">{question}</textarea>" in frame
     assert [m for m in saved_messages(env) if m["text"] == question] == []
+
+
+@pytest.mark.asyncio
+async def test_a_tutor_question_queued_behind_a_locked_save_comes_back_within_seconds(
+    site, fake_anthropic
+) -> None:
+    env, sessions = site
+    online = env | {"ANTHROPIC_API_KEY": "sk-ant-faults", "ANTHROPIC_BASE_URL": fake_anthropic.url}
+    question = "What does max_tokens do?"
+    with daphne_running(online) as url:
+        port = url.rsplit(":", 1)[1]
+        async with (
+            tutor_socket(port, sessions["tutor-busy"]) as busy,
+            tutor_socket(port, sessions["tutor-queued"]) as asker,
+        ):
+            await busy.send(json.dumps({"message": LONG_REPLY, "client_id": "busy-1"}))
+            await frame_with(busy, "w0005")
+            with database_locked(env):
+                # The streaming reply's next save (every quarter second) now waits for the lock
+                # on the tutor's one SQLite thread; a question's save would queue behind it.
+                await frame_with(busy, "w0015")
+                await asker.send(json.dumps({"message": question, "client_id": "queued-1"}))
+                frame = await frame_with(asker, "tutor-notice")
+    assert "could not be saved" in frame and "still in the box" in frame
+    assert f">{question}</textarea>" in frame
+    assert [m for m in saved_messages(env) if m["text"] == question] == []
+
+
+LONG_REPLY = "Tell me everything [[fake tokens=600 rate=20]]"
+
+
+@contextlib.asynccontextmanager
+async def tutor_socket(port: str, session: str):
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/tutor/messages-api/",
+        origin=f"http://127.0.0.1:{port}",
+        additional_headers={"Cookie": f"sessionid={session}"},
+        open_timeout=RESPONSE_SECONDS,
+        max_queue=None,  # a test busy elsewhere must not push back on the server
+    ) as socket:
+        await socket.recv()  # the buttons' first state
+        yield socket
+
+
+async def frame_with(socket, text: str) -> str:
+    """The next frame containing `text`, within what a learner would wait."""
+    deadline = time.monotonic() + RESPONSE_SECONDS
+    while (remaining := deadline - time.monotonic()) > 0:
+        frame = await asyncio.wait_for(socket.recv(), remaining)
+        if text in frame:
+            return frame
+    raise AssertionError(f"no frame with {text!r} within {RESPONSE_SECONDS} s")

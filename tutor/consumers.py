@@ -1,28 +1,23 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
+from course.sandbox.guards import impatient
 from tutor import config, db, fragments, frames, generation, orphans, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate, Message
 
 logger = logging.getLogger(__name__)
-P = ParamSpec("P")
-R = TypeVar("R")
 
 UNAUTHENTICATED, NOT_FOUND = frames.UNAUTHENTICATED, frames.NOT_FOUND  # close codes
 CLOSED_ELSEWHERE = (
@@ -42,38 +37,6 @@ NOT_SAVED = (
     "Your question could not be saved: the database is busy. It is still in the box; send it "
     "again in a moment."
 )
-
-
-def _impatient(function: Callable[P, R]) -> Callable[P, R]:
-    """Run `function` on a connection that gives up on a lock after OUTAGE_SECONDS
-    (SQLite waits 20 s, a PostgreSQL row lock forever): the learner hears within seconds."""
-
-    @functools.wraps(function)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        with bounded_lock_wait(settings.OUTAGE_SECONDS):
-            return function(*args, **kwargs)
-
-    return call
-
-
-@contextlib.contextmanager
-def bounded_lock_wait(seconds: int) -> Iterator[None]:
-    milliseconds = int(seconds * 1000)
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("PRAGMA busy_timeout")
-            before = cursor.fetchone()[0]
-            cursor.execute(f"PRAGMA busy_timeout = {milliseconds}")
-        elif connection.vendor == "postgresql":
-            cursor.execute(f"SET lock_timeout = '{milliseconds}ms'")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "sqlite":
-                cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
-            elif connection.vendor == "postgresql":
-                cursor.execute("RESET lock_timeout")
 
 
 class SameOrigin:
@@ -257,15 +220,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(_impatient(turns.ask))(
-                self.conversation,
-                self.lesson,
-                self.scope["session"],
-                question,
-                client_id,
-                await db.run(config.reply_model)(),
-                user=self.user,
-                live=generation.live_writers(),
+            # Bounded in the pool's queue too: behind a save that waits out a lock, a question
+            # would wait as long. One that never started is not saved; one that did, finishes.
+            turn = await asyncio.wait_for(
+                self._save_question(question, client_id), settings.OUTAGE_SECONDS
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -277,13 +235,40 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
-        except DatabaseError:
+        except (DatabaseError, TimeoutError):
             logger.warning("a tutor question could not be saved", exc_info=True)
             await self._refuse(NOT_SAVED, typed)
         else:
-            if self.conversation is None:
-                await self._started_conversation(turn)
-            await self._started(turn)
+            try:
+                if self.conversation is None:
+                    await self._started_conversation(turn)
+                await self._started(turn)
+            except Exception:  # the layer (Redis restarting) failed: the question is saved
+                await self._started_alone(turn)
+
+    async def _save_question(self, question: str, client_id: str) -> turns.Turn:
+        model = await db.run(config.reply_model)()
+        return await db.run(impatient(turns.ask))(
+            self.conversation,
+            self.lesson,
+            self.scope["session"],
+            question,
+            client_id,
+            model,
+            user=self.user,
+            live=generation.live_writers(),
+        )
+
+    async def _started_alone(self, turn: turns.Turn) -> None:
+        """The question is saved but the channel layer could not pass its turn on: this tab shows
+        it and the reply is written all the same; other tabs catch up when they reconnect."""
+        logger.warning("the channel layer failed to start a tutor turn", exc_info=True)
+        if turn.reply.pk not in generation.running:
+            generation.start(turn)
+        self.conversation = self.conversation or turn.conversation
+        if self.following != turn.reply.pk:
+            await self.send(text_data=turn.html)
+            self._follow(turn.reply.pk, 0)
 
     async def _started_conversation(self, turn: turns.Turn) -> None:
         """This tab's question started the conversation: follow it, and have the learner's

@@ -25,7 +25,10 @@ def redact(text: str) -> str:
 
 class AttemptQuerySet(models.QuerySet):
     def of(self, user) -> AttemptQuerySet:
-        return self.filter(learner=user) if user.is_authenticated else self.none()
+        """The learner's finished runs: a pending one has no result yet (or never will)."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(learner=user, pending=False)
 
     def passed_ids(self, user) -> dict[str, set[str]]:
         """Exercise ids each lesson's learner has passed, by lesson slug."""
@@ -37,7 +40,7 @@ class AttemptQuerySet(models.QuerySet):
 
     def graded(self) -> AttemptQuerySet:
         """Runs an answer came back for: what the statistics count."""
-        return self.filter(refused_by_site=False)
+        return self.filter(refused_by_site=False, pending=False)
 
     def failures_before_pass(self, user, lesson_slug: str, exercise_id: str) -> int:
         return (
@@ -70,6 +73,11 @@ class Attempt(models.Model):
         help_text="This site refused the run (invalid JSON, its limits) or no answer came back: "
         "it was not graded and the statistics leave it out.",
     )
+    pending = models.BooleanField(
+        default=False,
+        help_text="A live run recorded before it went to Claude and not finished yet; one whose "
+        "process died stays so. Grading, progress and the tutor leave it out.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = AttemptQuerySet.as_manager()
@@ -80,7 +88,24 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         where = self.exercise_id or "playground"
-        return f"{self.learner} · {self.lesson_slug}/{where} · {self.status}"
+        return f"{self.learner} · {self.lesson_slug}/{where} · {self.status or 'pending'}"
+
+    @classmethod
+    def start(
+        cls, *, learner, lesson_slug: str, exercise_id: str, body_text: str, body: Any
+    ) -> int:
+        """Record a live run before it goes upstream (nothing is billed that is not recorded);
+        `record` completes it. Returns its pk."""
+        return cls.objects.create(
+            learner=learner,
+            lesson_slug=lesson_slug,
+            exercise_id=exercise_id,
+            request_text=redact(body_text),
+            request=_redacted(body),
+            mode="live",
+            status=0,
+            pending=True,
+        ).pk
 
     @classmethod
     def record(
@@ -94,28 +119,36 @@ class Attempt(models.Model):
         result: dict[str, Any],
         passed: bool | None,
         refused_by_site: bool = False,
+        pending: int | None = None,
     ) -> Attempt:
-        """Save a run from the runner's result dict, keys redacted and the text kept short."""
-        summary = summarize(result)
-        request = body if isinstance(body, dict) else None
-        if request is not None:
-            request = json.loads(redact(json.dumps(request)))
-        return cls.objects.create(
-            learner=learner,
-            lesson_slug=lesson_slug,
-            exercise_id=exercise_id,
-            request_text=redact(body_text),
-            request=request,
-            mode=result["mode"],
-            status=result["status"],
-            result=summary,
-            usage=result.get("usage") or {},
-            request_id=result.get("request_id", ""),
-            ttft_ms=result.get("ttft_ms"),
-            total_ms=result.get("total_ms") or 0,
-            passed=passed,
-            refused_by_site=refused_by_site,
-        )
+        """Save a run from the runner's result dict, keys redacted and the text kept short;
+        with `pending`, complete the attempt `start` recorded."""
+        fields = {
+            "learner": learner,
+            "lesson_slug": lesson_slug,
+            "exercise_id": exercise_id,
+            "request_text": redact(body_text),
+            "request": _redacted(body),
+            "mode": result["mode"],
+            "status": result["status"],
+            "result": summarize(result),
+            "usage": result.get("usage") or {},
+            "request_id": result.get("request_id", ""),
+            "ttft_ms": result.get("ttft_ms"),
+            "total_ms": result.get("total_ms") or 0,
+            "passed": passed,
+            "refused_by_site": refused_by_site,
+        }
+        if pending is None:
+            return cls.objects.create(**fields)
+        cls.objects.filter(pk=pending).update(**fields, pending=False)
+        return cls(pk=pending, **fields)
+
+
+def _redacted(body: Any) -> dict | None:
+    if not isinstance(body, dict):
+        return None
+    return json.loads(redact(json.dumps(body)))
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:

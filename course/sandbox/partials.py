@@ -245,7 +245,7 @@ def _latest_bodies(user, lesson: Lesson) -> dict[str, str]:
     if not user.is_authenticated:
         return {}
     latest: dict[str, str] = {}
-    rows = Attempt.objects.filter(learner=user, lesson_slug=lesson.slug).order_by("-created_at")
+    rows = Attempt.objects.of(user).filter(lesson_slug=lesson.slug).order_by("-created_at")
     for exercise_id, body in rows.values_list("exercise_id", "request_text")[:200]:
         latest.setdefault(exercise_id, body)
     return latest

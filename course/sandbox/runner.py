@@ -64,6 +64,7 @@ class _Run:
         self.notice = ""  # what the learner should know besides the result
         # Who answers: "site" (this site, before any API), "simulator", "fault" or "claude".
         self.answered_by = "site"
+        self.pending: int | None = None  # the attempt recorded before a live run went upstream
 
     def ms(self) -> int:
         return round((time.monotonic() - self.started) * 1000)
@@ -252,8 +253,22 @@ async def _faulty(
 
 
 async def _live(state: _Run) -> AsyncIterator[dict[str, Any]]:
-    # The charge is recorded before anything goes upstream; a database that cannot take it
-    # refuses the run instead.
+    # The attempt and its charge are recorded before anything goes upstream, or the run is
+    # refused. A run whose process dies stays pending; its charge is settled as abandoned.
+    try:
+        state.pending = await guards.wait(
+            guards.own_thread(guards.impatient(Attempt.start))(
+                learner=state.user,
+                lesson_slug=state.lesson.slug,
+                exercise_id=state.exercise.id if state.exercise else "",
+                body_text=state.body_text,
+                body=state.body,
+            )
+        )
+    except (guards.DatabaseBusy, DatabaseError) as error:
+        logger.warning("sandbox run not recorded (request %s): %r", state.request_id, error)
+        yield state.refusal(guards.outage(error, sent=False))  # nothing recorded, nothing sent
+        return
     charge = await guards.wait(guards.reserve(state.user))
     if isinstance(charge, ApiError):
         yield await _finish(state, state.refusal(charge))
@@ -356,6 +371,7 @@ async def _finish(state: _Run, result: dict[str, Any]) -> dict[str, Any]:
                 result=result,
                 passed=(result["verdict"] or {}).get("passed"),
                 refused_by_site=refused,
+                pending=state.pending,
             )
         )
     except (guards.DatabaseBusy, DatabaseError):

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
@@ -15,11 +16,12 @@ from django.views.decorators.http import require_POST
 
 from course.lesson_page import lesson_context, lesson_or_404
 from course.lessons import Lesson
-from course.sandbox import codegen, parsing, partials, runner
+from course.sandbox import codegen, guards, parsing, partials, runner
 from course.sandbox.exercises import FAULTS, Exercise
 
 NDJSON = "application/x-ndjson"
 SIGN_IN = "Sign in to run requests. Your draft stays in the editor."
+HINT_NOT_SAVED = "The next hint could not be shown (the database is busy). Ask again in a moment."
 
 
 def _exercise_or_404(lesson: Lesson, exercise_id: str) -> Exercise | None:
@@ -118,7 +120,10 @@ def sandbox_run(request: HttpRequest, slug: str) -> HttpResponse:
     if action == "reset":
         state.body = partials.starter(exercise)  # the hints seen stay seen
     elif action == "hint" and exercise:
-        partials.reveal_hint(request, lesson, exercise)
+        try:  # a long lock gets a sentence within seconds, not a 500 after 20 s
+            guards.impatient(partials.reveal_hint)(request, lesson, exercise)
+        except DatabaseError:
+            state.notice = HINT_NOT_SAVED
     elif action == "code":
         state.code = _code(state.body)
     elif not request.user.is_authenticated:

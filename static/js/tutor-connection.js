@@ -1,6 +1,7 @@
 // The tutor's socket, in one handler per event: what is sent (an id per question, nothing empty,
 // nothing too large, nothing while the socket is down), and the connection told honestly:
-// "Reconnecting…" while it is down; a reply that ended meanwhile is shown as it really is.
+// "Reconnecting…" while it is down; a reply that ended meanwhile is shown as it really is; and a
+// question stays in the box until the server has taken it.
 (function () {
   "use strict";
 
@@ -27,7 +28,30 @@
     var box = markup.byId("notice");
     if (!box) return;
     box.textContent = text;
-    box.classList.add(markup.state.visible);
+    box.classList.toggle(markup.state.visible, Boolean(text));
+  }
+
+  // A question stays in the box until the server has taken it (it comes back in the log), and
+  // only then is the box cleared; a refused one comes back with the server's notice. One the
+  // server never answers (lost in a Redis or server restart) is not lost either: when the socket
+  // closes, or after a few seconds of silence, a notice says so and the text is still there to
+  // send again. Only the form's own send counts: Stop and Retry inside it must keep a draft.
+  var UNANSWERED_MS = 8000;
+  var UNANSWERED = "The tutor did not get your question (the connection dropped or the server is restarting). It is still in the box: send it again in a moment.";
+  var asked = null; // the question sent and not yet taken or refused
+  function lastQuestion() {
+    var questions = document.querySelectorAll("#" + markup.ids.log + " " + markup.select.question);
+    return questions.length ? questions[questions.length - 1].id : "";
+  }
+  function settle() {
+    if (asked) clearTimeout(asked.timer);
+    asked = null;
+  }
+  function overdue() {
+    if (!asked || asked.overdue) return;
+    clearTimeout(asked.timer);
+    asked.overdue = true;
+    notice(UNANSWERED);
   }
 
   function setDown(message) {
@@ -57,7 +81,41 @@
       event.preventDefault();
       return;
     }
+    // Sent already and still waiting: Enter pressed twice does not ask twice.
+    if (asked && !asked.overdue && params.message === asked.text) {
+      event.preventDefault();
+      return;
+    }
     params.client_id = newId();
+  });
+
+  document.addEventListener("htmx:wsAfterSend", function (event) {
+    var form = event.target;
+    if (!form || form.id !== markup.ids.form) return;
+    settle();
+    asked = {
+      text: form.elements.message.value,
+      before: lastQuestion(),
+      timer: setTimeout(overdue, UNANSWERED_MS)
+    };
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    if (!asked) return;
+    var box = markup.byId("input");
+    var said = markup.byId("notice");
+    if (lastQuestion() !== asked.before) {
+      // A turn started: this question's (or, when two tabs asked at once, the other tab's;
+      // then the server refuses this one and puts it back).
+      if (box && box.value === asked.text) {
+        box.value = "";
+        box.dispatchEvent(new Event("input", { bubbles: true }));
+      }
+      if (said && said.textContent === UNANSWERED) notice("");
+      settle();
+    } else if (said && said.textContent.trim() && said.textContent !== UNANSWERED) {
+      settle(); // refused: the server said why and put the question back in the box
+    }
   });
 
   // A frame bigger than the server reads is not sent at all (a browser socket would be closed
@@ -74,6 +132,7 @@
 
   document.addEventListener("htmx:wsClose", function (event) {
     var code = event.detail.event && event.detail.event.code;
+    overdue(); // a question sent and not yet taken is still in the box: say so
     if (code === TOO_BIG) notice("The server closed the connection: that message was too large. Reconnecting…");
     if (leaving) return; // the page is going away, not the server
     if (code === markup.limits().unauthenticated) {

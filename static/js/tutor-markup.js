@@ -44,6 +44,7 @@ window.tutorMarkup = (function () {
       stop: "#" + ids.actions + " [hx-vals*='stop']",
       tutorLink: 'a[href="#' + ids.panel + '"]',
       message: "article",
+      question: ".msg-user",
       body: ".msg-body",
       streaming: "." + state.streaming,
       resync: "[data-resync]",

@@ -15,12 +15,6 @@
     if (input.value.trim() && input.form) input.form.requestSubmit();
   });
 
-  // Only the form's own send clears it: Stop and Retry inside it must keep a draft.
-  document.addEventListener("htmx:wsAfterSend", function (event) {
-    var form = event.target;
-    if (form && form.id === markup.ids.form) form.reset();
-  });
-
   // Follow a streaming reply down the log, unless the learner scrolled up to read.
   var pinned = true;
   function log() { return markup.byId("log"); }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,3 +110,33 @@ def test_a_tab_logged_out_elsewhere_stops_asking(browser: Browser, base_url: str
     expect(page.get_by_label("Ask the tutor", exact=True)).to_have_value("Still there?")
     assert not any(r.path == "/v1/messages" for r in tutor_api.requests)
     context.close()
+
+
+UNANSWERED_MS = 8_000  # static/js/tutor.js: how long a question waits before the page says so
+
+
+def test_a_question_the_server_never_answers_stays_in_the_box_with_a_notice(
+    browser: Browser, own_site: dict, tutor_api: FakeAnthropic
+):
+    question = "What does max_tokens do?"
+    page: Page = browser.new_context(base_url=own_site["url"]).new_page()
+    sign_up(page)
+    open_tutor(page)
+    box = page.get_by_label("Ask the tutor", exact=True)
+    unanswered = page.get_by_role("alert").filter(has_text="The tutor did not get your question")
+    # The server stops listening with the socket still open, as during a Redis or server restart.
+    own_site["process"].send_signal(signal.SIGSTOP)
+    try:
+        ask(page, question)
+        expect(unanswered).to_be_visible(timeout=UNANSWERED_MS + TIMEOUT)
+        expect(unanswered).to_contain_text("It is still in the box")
+        expect(box).to_have_value(question)  # nothing the learner wrote is lost
+    finally:
+        own_site["process"].send_signal(signal.SIGCONT)
+    # The server wakes and takes the question: only now does the box empty.
+    expect(tutor_log(page).locator("article.msg-user").last).to_contain_text(
+        question, timeout=TIMEOUT
+    )
+    expect(box).to_have_value("")
+    expect(unanswered).to_be_hidden()
+    page.context.close()
