@@ -20,7 +20,7 @@ from course.models import ApiCharge
 from course.sandbox import runner
 from course.sandbox.models import Attempt
 from course.sandbox.stats import exercise_summary
-from tests.conftest import make_user
+from tests.users import make_user
 from tutor.attempts import latest_attempt_text
 
 LESSON = SimpleNamespace(slug="messages-api")

@@ -300,8 +300,15 @@ class MessageQuerySet(models.QuerySet):
         return saved
 
     def interrupt_stale(self, live: Collection[int]) -> int:
-        """Save the stale replies among these as interrupted, to be retried; return how many."""
-        return self.stale(live).update(
+        """Save the stale replies among these as interrupted, to be retried; return how many.
+
+        Looks before it writes: nearly always there is none, and an UPDATE that matches nothing
+        still waits for SQLite's write lock (a page view must not wait out someone's lock).
+        """
+        stale = self.stale(live)
+        if not stale.exists():
+            return 0
+        return stale.update(
             status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now()
         )
 
