@@ -17,8 +17,9 @@ from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
-from tutor import config, db, fragments, frames, generation, turns, watch
+from tutor import config, db, fragments, frames, generation, turn_starts, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate
+from tutor.relay import relay
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -76,6 +77,10 @@ def bounded_lock_wait(seconds: int) -> Iterator[None]:
                 cursor.execute(f"PRAGMA busy_timeout = {int(before)}")
             elif connection.vendor == "postgresql":
                 cursor.execute("RESET lock_timeout")
+
+
+# Questions asked while others are being started wait, then start together (group commit).
+starts = turn_starts.TurnStarts(db.run(_impatient(turn_starts.start_together)))
 
 
 class SameOrigin:
@@ -166,7 +171,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _open(self, opened: watch.Opened) -> None:
         self.conversation = opened.conversation
-        await self._join(self.conversation.group_name)
+        await self._show(self.conversation)
         if opened.streaming is not None:
             self._follow(opened.streaming.pk, len(opened.streaming.text))
             await self.send(text_data=opened.html)
@@ -178,13 +183,21 @@ class TutorConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=fragments.actions(streaming=opened.streaming is not None))
 
     async def _join(self, group: str) -> None:
-        """Join the conversation's group; once more if the layer fails (Redis just restarted:
-        each pooled connection fails once before it reconnects)."""
+        """Join a group of the channel layer; once more if the layer fails (Redis just
+        restarted: each pooled connection fails once before it reconnects)."""
         try:
             await self.channel_layer.group_add(group, self.channel_name)
         except Exception:
             logger.warning("joining %s failed; trying again", group, exc_info=True)
             await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _show(self, conversation: Conversation) -> None:
+        """Receive the conversation's frames, through this process's relay (tutor/relay.py)."""
+        try:
+            await relay().join(conversation.group_name, self)
+        except Exception:  # as in _join
+            logger.warning("following %s failed; trying again", conversation.pk, exc_info=True)
+            await relay().join(conversation.group_name, self)
 
     async def _ask_for_snapshot(self) -> None:
         self.snapshot_asked_at = time.monotonic()
@@ -195,7 +208,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         if self.watchdog is not None:
             self.watchdog.cancel()
         if self.conversation is not None:
-            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+            await relay().leave(self.conversation.group_name, self)
         if self.waiting_group is not None:
             await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
 
@@ -248,14 +261,15 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            turn = await db.run(_impatient(turns.ask))(
-                self.conversation,
-                self.lesson,
-                self.scope["session"],
-                question,
-                client_id,
-                await db.run(config.reply_model)(),
-                user=self.user,
+            turn = await starts.ask(
+                turn_starts.Question(
+                    self.conversation,
+                    self.lesson,
+                    self.scope["session"],
+                    question,
+                    client_id,
+                    self.user,
+                )
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -279,7 +293,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         """This tab's question started the conversation: follow it, and have the learner's
         other tabs of this lesson show the turn and follow it too."""
         self.conversation = turn.conversation
-        await self._join(self.conversation.group_name)
+        await self._show(self.conversation)
         await self.channel_layer.group_send(
             self.waiting_group,
             {
@@ -296,11 +310,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def tutor_conversation_started(self, event: dict) -> None:
         if event["sender"] == self.channel_name or self.conversation is not None:
             return
-        # Join first: the turn's deltas follow at once. Its start comes with this event.
-        await self._join(Conversation(pk=event["conversation_id"]).group_name)
+        # Follow the turn (its start comes with this event), then join: its deltas come next.
+        await self.tutor_started(event)
+        await self._show(Conversation(pk=event["conversation_id"]))
         await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
         self.waiting_group = None
-        await self.tutor_started(event)
         self.conversation = await db.run(Conversation.objects.get)(pk=event["conversation_id"])
         self.conversation.user = self.user  # the turn reads it; saves a query
 
@@ -350,7 +364,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _started(self, turn: turns.Turn) -> None:
         generation.start(turn)
-        await self.channel_layer.group_send(
+        await relay().publish(
             self.conversation.group_name,
             {"type": "tutor.started", "reply_id": turn.reply.pk, "html": turn.html},
         )
@@ -394,8 +408,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def tutor_started(self, event: dict) -> None:
         if event["reply_id"] == self.following:
             return  # shown already (it came with tutor.conversation_started)
+        self._follow(event["reply_id"], 0)  # first: the writer's deltas may come during the send
         await self.send(text_data=event["html"])
-        self._follow(event["reply_id"], 0)
 
     async def tutor_delta(self, event: dict) -> None:
         if event["message_id"] != self.following:
@@ -411,8 +425,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             if asked is None or time.monotonic() - asked > 1:
                 await self._ask_for_snapshot()
             return
-        await self.send(text_data=event["html"])
+        # Frames come from the writer as well as through this socket's own channel: the state
+        # changes before the send, which can yield to another handler.
         self.sent_upto = event["end"]
+        await self.send(text_data=event["html"])
 
     async def tutor_snapshot(self, event: dict) -> None:
         self.snapshot_asked_at = None

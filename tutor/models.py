@@ -66,6 +66,15 @@ class ConversationQuerySet(models.QuerySet):
         conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
         return conversation
 
+    def touch_open(self, pks: set[int]) -> set[int]:
+        """`touch` for many conversations at once: lock them (in order, on PostgreSQL), note
+        activity, and return those still open (the others were archived in another tab)."""
+        rows = self.filter(pk__in=pks).order_by("pk").select_for_update()
+        still_open = {pk for pk, archived in rows.values_list("pk", "archived") if not archived}
+        if still_open:
+            self.filter(pk__in=still_open).update(updated_at=timezone.now())
+        return still_open
+
     def current_or_none(self, user, lesson_slug: str) -> Conversation | None:
         """The current conversation, if the learner has asked anything since the last new one."""
         return self.filter(user=user, lesson_slug=lesson_slug, archived=False).first()
@@ -261,9 +270,8 @@ class Conversation(models.Model):
 
     def history_before(self, reply: Message) -> list[Message]:
         """The turns sent upstream for `reply`: everything up to the question it answers."""
-        kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
         rows = self.messages.filter(pk__lte=reply.reply_to_id, superseded=False).order_by("pk")
-        return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
+        return Message.sent_upstream(rows)
 
 
 class MessageQuerySet(models.QuerySet):
@@ -355,6 +363,13 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"
+
+    @staticmethod
+    def sent_upstream(rows) -> list[Message]:
+        """Of a conversation's messages in order, those a request carries: every question, and
+        the replies that ended with text."""
+        kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
+        return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
 
     @property
     def is_assistant(self) -> bool:

@@ -91,7 +91,7 @@ def ask(
             if conversation is None:
                 conversation = Conversation.objects.current_for(user, lesson.slug)
                 conversation.user = user  # the turn reads it; saves a query
-            question, reply = conversation.start_turn(text, client_id, _reply_fields(lesson, model))
+            question, reply = conversation.start_turn(text, client_id, reply_fields(lesson, model))
     except Exception:
         charge.cancel()  # nothing was sent upstream
         raise
@@ -112,7 +112,7 @@ def retry(conversation: Conversation, lesson: Lesson, message_id: int, model: st
         raise TooSoon(wait)
     charge = _charge(conversation.user, model)
     try:
-        reply = conversation.retry_turn(failed, _reply_fields(lesson, model))
+        reply = conversation.retry_turn(failed, reply_fields(lesson, model))
     except Exception:
         charge.cancel()
         raise
@@ -142,7 +142,7 @@ def regenerate(
         raise Declined(NOT_REGENERABLE)
     charge = _reserve(conversation.user, model)
     try:
-        reply = conversation.regenerate_turn(old, _reply_fields(lesson, model))
+        reply = conversation.regenerate_turn(old, reply_fields(lesson, model))
     except Busy:
         charge.cancel()
         raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
@@ -205,7 +205,7 @@ def system_prompt(lesson: Lesson) -> tuple[list[dict], str]:
     return built[1], built[2]
 
 
-def _reply_fields(lesson: Lesson, model: str) -> dict:
+def reply_fields(lesson: Lesson, model: str) -> dict:
     prompt = PromptVersion.id_for(lesson.slug, system_prompt(lesson)[1])
     return {"model": model, "max_tokens": settings.TUTOR_MAX_TOKENS, "prompt_id": prompt}
 
@@ -222,12 +222,29 @@ def _begin(
     history = conversation.history_before(reply)
     messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
     attempt = latest_attempt_text(conversation.user, lesson)
-    if attempt and messages:
-        # After the last cache breakpoint: the cached prefix stays the same for everyone.
-        messages[-1]["content"].append({"type": "text", "text": attempt})
     if first is not None:
         Message.objects.filter(pk=reply.pk).update(first_context_id=first)
         reply.first_context_id = first
+    return make_turn(
+        conversation, lesson, charge, reply, shown, history, messages, attempt, replaces
+    )
+
+
+def make_turn(
+    conversation: Conversation,
+    lesson: Lesson,
+    charge: allowance.Charge,
+    reply: Message,
+    shown: list[Message],
+    history: list[Message],
+    messages: list[dict],
+    attempt: str | None,
+    replaces: int | None = None,
+) -> Turn:
+    """The turn of a saved `reply`, given what is sent upstream (see `build_messages`)."""
+    if attempt and messages:
+        # After the last cache breakpoint: the cached prefix stays the same for everyone.
+        messages[-1]["content"].append({"type": "text", "text": attempt})
     return Turn(
         conversation=conversation,
         lesson=lesson,
