@@ -159,6 +159,8 @@ def reserve_together(requests: list[Request], source: str = "tutor") -> list[Cha
     says whether every claim held). When one did not, the reading is undone and taken again; a
     learner refused gets the same Refused as `reserve` raises, and no charge.
     """
+    if not requests:
+        return []
     for _ in range(3):
         try:
             with transaction.atomic():  # a savepoint: a stale reading leaves nothing behind
@@ -210,21 +212,23 @@ def _reserve_together(requests: list[Request], source: str) -> list[Charge | Ref
             results.append(Charge(None, source, state.messages_left, request.model))
         elif refusal := state.refusal or ceiling:
             results.append(refusal)
-        else:
-            # The next request of the same learner counts this one.
+        else:  # the learner's next request counts this one
             recent[pk].append((now, 1))
             today[pk] = (asked + 1, spent)
             results.append(Charge(None, source, state.messages_left - 1, request.model))
-    reserved = [(request, charge) for request, charge in zip(requests, results, strict=True)]
-    reserved = [(r, c) for r, c in reserved if isinstance(c, Charge) and not r.free]
+    reserved = [
+        (request.user.pk, charge)
+        for request, charge in zip(requests, results, strict=True)
+        if isinstance(charge, Charge) and not request.free
+    ]
     if not reserved:
         return results
-    claimed = {request.user.pk for request, _ in reserved}
-    held = functools.reduce(operator.or_, (Q(user_id=pk, version=versions[pk]) for pk in claimed))
-    if LearnerAllowance.objects.filter(held).update(version=F("version") + 1) != len(claimed):
+    claimed = {pk for pk, _ in reserved}
+    unchanged = functools.reduce(operator.or_, (Q(user=pk, version=versions[pk]) for pk in claimed))
+    if LearnerAllowance.objects.filter(unchanged).update(version=F("version") + 1) < len(claimed):
         raise _Stale()
     saved = ApiCharge.objects.bulk_create(
-        [ApiCharge(user_id=request.user.pk, source=source) for request, _ in reserved]
+        [ApiCharge(user_id=pk, source=source) for pk, _ in reserved]
     )
     for (_, charge), row in zip(reserved, saved, strict=True):
         charge.pk = row.pk

@@ -80,7 +80,9 @@ def bounded_lock_wait(seconds: int) -> Iterator[None]:
 
 
 # Questions asked while others are being started wait, then start together (group commit).
-starts = turn_starts.TurnStarts(db.run(_impatient(turn_starts.start_together)))
+starts = turn_starts.TurnStarts(
+    db.run(_impatient(turn_starts.start_together)), orphaned=generation.start
+)
 
 
 class SameOrigin:

@@ -22,11 +22,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.contrib.sessions.backends.db import SessionStore as DatabaseSession
 from django.db import transaction
 from django.db.models import Q
 
 from course import allowance
 from course.lessons import Lesson
+from course.models import ApiCharge
 from tutor import config, turns
 from tutor.attempts import latest_attempt_texts
 from tutor.context import build_messages
@@ -51,8 +53,13 @@ Outcome = turns.Turn | Exception
 class TurnStarts:
     """Group commit: the questions waiting when a batch ends are started in the next one."""
 
-    def __init__(self, start: Callable[[list[Question]], Awaitable[list[Outcome]]]) -> None:
+    def __init__(
+        self,
+        start: Callable[[list[Question]], Awaitable[list[Outcome]]],
+        orphaned: Callable[[turns.Turn], object],
+    ) -> None:
         self.start = start  # start_together, on the tutor's database threads
+        self.orphaned = orphaned  # given a turn started for a socket that has closed since
         self.waiting: list[tuple[Question, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
@@ -75,7 +82,9 @@ class TurnStarts:
             except Exception as error:  # the database failed the whole batch
                 outcomes = [error] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():  # its socket closed while it waited
+                if future.done():  # its socket closed while it waited: the reply is written
+                    if not isinstance(outcome, Exception):
+                        self.orphaned(outcome)
                     continue
                 if isinstance(outcome, Exception):
                     future.set_exception(outcome)
@@ -93,7 +102,16 @@ def start_together(questions: list[Question]) -> list[Outcome]:
     fields = {slug: turns.reply_fields(lesson, model) for slug, lesson in lessons.items()}
     charges: dict[int, allowance.Charge] = {}
     with transaction.atomic():
+        # Charged first, as a question asked alone is: a refusal is what the learner hears.
         asking = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        free = model == "offline"  # an offline reply costs nothing (see turns._charge)
+        requests = [allowance.Request(questions[i].user, model, free) for i in asking]
+        for i, charge in zip(asking, allowance.reserve_together(requests), strict=True):
+            if isinstance(charge, allowance.Refused):
+                outcomes[i] = charge
+            else:
+                charges[i] = charge
+        asking = [i for i in asking if outcomes[i] is None]
         conversations = _conversations(questions, asking)
         still_open = Conversation.objects.touch_open({c.pk for c in conversations.values()})
         clashes = _Clashes(conversations.values(), [questions[i].client_id for i in asking])
@@ -108,14 +126,8 @@ def start_together(questions: list[Question]) -> list[Outcome]:
             else:  # the next question of this conversation in the batch finds it busy
                 clashes.streaming[conversation.pk] = None
                 clashes.sent.add((conversation.pk, question.client_id))
-        asking = [i for i in asking if outcomes[i] is None]
-        free = model == "offline"  # an offline reply costs nothing (see turns._charge)
-        requests = [allowance.Request(questions[i].user, model, free) for i in asking]
-        for i, charge in zip(asking, allowance.reserve_together(requests), strict=True):
-            if isinstance(charge, allowance.Refused):
-                outcomes[i] = charge
-            else:
-                charges[i] = charge
+        if cancelled := [charges[i].pk for i in asking if outcomes[i] is not None]:
+            ApiCharge.objects.filter(pk__in=[pk for pk in cancelled if pk]).delete()
         asking = [i for i in asking if outcomes[i] is None]
         asked = Message.objects.bulk_create(
             [
@@ -162,9 +174,7 @@ def start_together(questions: list[Question]) -> list[Outcome]:
 def _conversations(questions: list[Question], asking: list[int]) -> dict[int, Conversation]:
     """Each question's conversation; a learner's first question in a lesson starts one."""
     found = {i: questions[i].conversation for i in asking if questions[i].conversation}
-    starting = {(questions[i].user.pk, questions[i].lesson.slug) for i in asking} - {
-        (c.user_id, c.lesson_slug) for c in found.values()
-    }
+    starting = {(questions[i].user.pk, questions[i].lesson.slug) for i in asking if i not in found}
     if starting:
         current = Conversation.objects.filter(
             functools.reduce(operator.or_, (Q(user_id=u, lesson_slug=s) for u, s in starting)),
@@ -225,19 +235,19 @@ def _histories(conversations: set[int]) -> dict[int, list[Message]]:
 
 
 def _signed_in(questions: list[Question]) -> list[bool]:
-    """Whether each question's session still exists: one query for database sessions."""
-    stored: dict[type, set[str]] = {}
-    for question in questions:
-        session = question.session
-        if hasattr(session, "get_model_class") and type(session) not in stored:
-            keys = {q.session.session_key for q in questions if type(q.session) is type(session)}
-            model = session.get_model_class()
-            stored[type(session)] = set(
-                model.objects.filter(session_key__in=keys).values_list("session_key", flat=True)
-            )
+    """Whether each question's session still exists: one query for database-backed sessions."""
+    stored = [q.session for q in questions if isinstance(q.session, DatabaseSession)]
+    found: set[str] = set()
+    if stored:
+        rows = (
+            stored[0]
+            .get_model_class()
+            .objects.filter(session_key__in={session.session_key for session in stored})
+        )
+        found = set(rows.values_list("session_key", flat=True))
     return [
-        q.session.session_key in stored[type(q.session)]
-        if type(q.session) in stored
+        q.session.session_key in found
+        if isinstance(q.session, DatabaseSession)
         else q.session.exists(q.session.session_key)
         for q in questions
     ]
