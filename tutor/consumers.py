@@ -136,6 +136,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
     ready = False  # connected to a lesson with a tutor, as a signed-in learner
     watchdog: asyncio.Task | None = None
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # closed or crashed: either way no more frames for it
+            await relay().leave_all(self)
+
     async def dispatch(self, message: dict) -> None:
         # Channels closes old database connections before every handler, on the one thread all
         # sockets share: a delta would wait behind any query. This consumer's queries run on the
@@ -209,8 +215,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         # The reply being written goes on: it is saved and shown on the next visit.
         if self.watchdog is not None:
             self.watchdog.cancel()
-        if self.conversation is not None:
-            await relay().leave(self.conversation.group_name, self)
+        await relay().leave_all(self)
         if self.waiting_group is not None:
             await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
 

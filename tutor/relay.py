@@ -54,12 +54,25 @@ class Relay:
             if self.shared and self.channel is not None:
                 await self.layer.group_discard(group, self.channel)
 
+    async def leave_all(self, socket: Socket) -> None:
+        """However a socket ended (closed, or crashed): it gets no more frames."""
+        for group, members in list(self.sockets.items()):
+            if socket in members:
+                await self.leave(group, socket)
+
     async def publish(self, group: str, event: dict) -> None:
-        """Hand `event` to this process's sockets on `group`, then to the other processes'."""
+        """Hand `event` to this process's sockets on `group`, then to the other processes'.
+
+        A frame the layer loses (Redis restarting) shows there as a gap, and their sockets ask
+        the writer for a snapshot: the publisher is not told.
+        """
         await self.deliver(group, event)
         if self.shared:
             relayed = {"type": "tutor.relayed", "group": group, "origin": self.channel}
-            await self.layer.group_send(group, relayed | {"event": event})
+            try:
+                await self.layer.group_send(group, relayed | {"event": event})
+            except Exception:
+                logger.warning("tutor relay: %s to %s failed", event["type"], group, exc_info=True)
 
     async def deliver(self, group: str, event: dict) -> None:
         for socket in list(self.sockets.get(group, ())):

@@ -2,9 +2,10 @@
 
 A turn started alone costs 13-17 statements, and a class asking at once queued behind them one
 by one (docs/performance.md). Here a question that arrives while a batch is being started waits
-for the next batch, and each batch is one transaction: the conversations locked and touched,
-the busy and duplicate check, the allowance (`allowance.reserve_together`), then the questions,
-the charges and the replies inserted in bulk. Its statements do not grow with its size.
+for the next batch, and each batch is one transaction: the allowance charged
+(`allowance.reserve_together`), the conversations locked and touched, the busy and duplicate
+check, then the questions and the replies inserted in bulk. Its statements do not grow with its
+size (until a bulk insert outgrows one statement's parameters).
 
 Each learner's outcome is their own: a question refused, busy, a duplicate or from a closed
 conversation starts nothing and raises what `turns.ask` raises, while the rest start.
