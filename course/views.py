@@ -16,7 +16,7 @@ from course.forms import SignUpForm
 from course.lessons import Catalogue, Lesson, catalogue, lesson_file
 from course.progress import course_overview, current_exercise, progress_for, quiz_tally
 from course.sandbox import widgets
-from tutor.panel import panel_context
+from tutor.panel import interrupt_dead_replies, panel_context
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -61,6 +61,7 @@ def lesson_context(
     html, playground = widgets.lesson_html(request, lesson, sandboxes)
     # The tutor's websocket reads the session, so make sure the visitor has one.
     request.session.setdefault("visited", True)
+    interrupt_dead_replies(request, lesson)  # before the panel reads them
     return {
         "lesson": lesson,
         "lesson_html": html,

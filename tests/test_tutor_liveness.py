@@ -13,7 +13,7 @@ from django.utils import timezone
 from tests.fake_anthropic import Reply
 from tests.tutor_client import ask, connect, learner, until
 from tests.waiting import eventually
-from tutor import drain, generation, progress
+from tutor import autosave, drain, generation
 from tutor.models import Conversation, Message
 
 pytestmark = [
@@ -103,7 +103,7 @@ async def test_progress_is_appended_and_saved_while_the_reply_streams(online, se
     row = await sync_to_async(Message.objects.filter(role="assistant").get)()
     words = re.findall(r"w\d{4}", row.text)
     assert words == [f"w{i:04}" for i in range(1, 40)]  # appended, never twice
-    assert not progress._watched
+    assert not autosave.watched
     await tutor.disconnect()
 
 
@@ -160,6 +160,6 @@ async def test_a_reply_whose_conversation_is_deleted_midway_ends_quietly(online,
     await until(tutor, "w0003")
     await sync_to_async(Conversation.objects.all().delete)()  # a learner deleting their data
     await asyncio.wait_for(generation.settle(), 10)
-    assert not generation.running and not progress._watched
+    assert not generation.running and not autosave.watched
     assert "Traceback" not in caplog.text and "never retrieved" not in caplog.text
     await tutor.disconnect()

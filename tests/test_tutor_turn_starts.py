@@ -51,13 +51,13 @@ def questions_from(names: list[str], *, conversation: bool = True) -> list[Quest
 
 def statements_to_start(questions: list[Question]) -> int:
     with CaptureQueriesContext(connection) as queries:
-        outcomes = start_together(questions)
+        outcomes = start_together(questions, ())
     assert all(isinstance(outcome, Turn) for outcome in outcomes), outcomes
     return len(queries)
 
 
 def test_ten_questions_start_in_as_many_statements_as_one():
-    start_together(questions_from(["warmup"]))  # the lesson's prompt version is saved once
+    start_together(questions_from(["warmup"]), ())  # the lesson's prompt version is saved once
     one = statements_to_start(questions_from(["ada"]))
     ten = statements_to_start(questions_from([f"learner{n}" for n in range(10)]))
     assert ten == one
@@ -67,7 +67,7 @@ def test_ten_questions_start_in_as_many_statements_as_one():
 
 
 def test_first_questions_start_their_conversations_in_as_many_statements_as_one():
-    start_together(questions_from(["warmup"], conversation=False))
+    start_together(questions_from(["warmup"], conversation=False), ())
     one = statements_to_start(questions_from(["ada"], conversation=False))
     ten = statements_to_start(questions_from([f"l{n}" for n in range(10)], conversation=False))
     assert ten == one
@@ -82,7 +82,7 @@ def test_a_refused_learner_gets_todays_message_and_nothing_starts_for_them(setti
     )
     expected = allowance.remaining(ada.user).refusal.message
 
-    refused, started = start_together([ada, grace])
+    refused, started = start_together([ada, grace], ())
 
     assert isinstance(refused, allowance.Refused) and refused.message == expected
     assert not ada.conversation.messages.exists()
@@ -99,7 +99,7 @@ def test_a_learner_at_the_limit_gets_one_of_two_questions_asked_together(setting
         None, other_lesson, first.session, "And streaming?", "client-ada-2", first.user
     )
 
-    started, refused = start_together([first, second])
+    started, refused = start_together([first, second], ())
 
     assert isinstance(started, Turn)
     assert isinstance(refused, allowance.Refused) and "in a minute" in refused.message
@@ -113,7 +113,7 @@ def test_two_questions_in_one_conversation_start_one_reply():
         first.conversation, first.lesson, first.session, "Again?", "client-ada-2", first.user
     )
 
-    started, busy = start_together([first, second])
+    started, busy = start_together([first, second], ())
 
     assert isinstance(started, Turn) and isinstance(busy, Busy)
     assert first.conversation.messages.count() == 2
@@ -124,7 +124,7 @@ def test_a_signed_out_question_starts_nothing():
     ada, grace = questions_from(["ada", "grace"])
     ada.session.delete()
 
-    signed_out, started = start_together([ada, grace])
+    signed_out, started = start_together([ada, grace], ())
 
     assert type(signed_out).__name__ == "SignedOut" and isinstance(started, Turn)
     assert not ada.conversation.messages.exists()

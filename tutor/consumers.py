@@ -17,8 +17,8 @@ from django.http.request import split_domain_port, validate_host
 
 from course import allowance
 from course.lessons import Lesson, catalogue
-from tutor import config, db, fragments, frames, generation, turn_starts, turns, watch
-from tutor.models import Archived, Busy, Conversation, Duplicate
+from tutor import config, db, fragments, frames, generation, startup, turn_starts, turns, watch
+from tutor.models import Archived, Busy, Conversation, Duplicate, Message
 from tutor.relay import relay
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ def bounded_lock_wait(seconds: int) -> Iterator[None]:
 
 # Questions asked while others are being started wait, then start together (group commit).
 starts = turn_starts.TurnStarts(
-    db.run(_impatient(turn_starts.start_together)), orphaned=generation.start
+    db.run(_impatient(turn_starts.start_together)),
+    live=generation.live_writers,
+    orphaned=generation.start,
 )
 
 
@@ -166,7 +168,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self.close(code=UNAUTHENTICATED)
             return
         self.user = user
-        opened = await db.run(watch.open_conversation)(user, self.lesson.slug)
+        opened = await self._open_conversation()
         if opened.conversation is None:
             # No conversation until the first question (from this tab or another of the
             # learner's): the tab that asks it tells the others which one it started.
@@ -176,6 +178,17 @@ class TutorConsumer(AsyncWebsocketConsumer):
         else:
             await self._open(opened)
         self.ready = True
+
+    async def _open_conversation(self) -> watch.Opened:
+        """Save the replies whose writer died as interrupted (every one, on this process's first
+        socket), and read what the socket shows first."""
+        live = generation.live_writers()
+        await db.run(startup.interrupt_orphans_once)(live)
+        opened = await db.run(watch.open_conversation)(self.user, self.lesson.slug)
+        if opened.streaming is not None and opened.streaming.is_stale(live):
+            await db.run(opened.conversation.messages.interrupt_stale)(live)
+            opened = await db.run(watch.open_conversation)(self.user, self.lesson.slug)
+        return opened
 
     async def _open(self, opened: watch.Opened) -> None:
         self.conversation = opened.conversation
@@ -328,7 +341,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def _retry(self, message_id: int | None) -> None:
         try:
             turn = await db.run(turns.retry)(
-                self.conversation, self.lesson, message_id, await db.run(config.reply_model)()
+                self.conversation,
+                self.lesson,
+                message_id,
+                await db.run(config.reply_model)(),
+                live=generation.live_writers(),
             )
         except turns.NothingToRetry:
             await self.send(text_data=fragments.notice(turns.NOTHING_TO_RETRY))
@@ -359,6 +376,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 self.scope["session"],
                 frame.message_id,
                 await db.run(config.reply_model)(),
+                live=generation.live_writers(),
             )
         except turns.SignedOut:
             await self._logged_out("")
@@ -405,6 +423,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             quiet = time.monotonic() - self.heard_at
             if reply_id is None or reply_id in generation.running or quiet < 1.5:
                 continue
+            live = generation.live_writers()
+            await db.run(Message.objects.filter(pk=reply_id).interrupt_stale)(live)
             html = await db.run(watch.ended_html)(reply_id)
             if html is not None and self.following == reply_id:
                 self.following = None

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from course import allowance, claude
-from tutor import db, fragments, offline, progress
+from tutor import autosave, db, fragments, offline
 from tutor.models import Message
 from tutor.relay import relay
 from tutor.streaming import ReplyStream
@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 # Strong references: a task nobody holds can be garbage-collected mid-reply.
 running: dict[int, Generation] = {}
 draining = False  # the process is shutting down: no new replies (tutor/drain.py)
+
+
+def live_writers() -> frozenset[int]:
+    """The replies this process is writing: alive whatever the database says (the `live` that
+    tutor/models.py's `Message` methods are given)."""
+    return frozenset(running)
 
 
 def coalesce_window() -> float:
@@ -63,7 +69,7 @@ class Generation:
         self.layer = get_channel_layer()
         self.text = ""  # everything received so far
         self.published = 0  # how much of it went to the group
-        self.saved = 0  # how much of it the database holds (tutor/progress.py)
+        self.saved = 0  # how much of it the database holds (tutor/autosave.py)
         self.frames = ReplyStream(self.reply_id)  # renders what is published, once
         self.wake = asyncio.Event()
         self.closing = False  # helpers stop on this: a cancel can be swallowed inside a layer call
@@ -77,7 +83,7 @@ class Generation:
         helpers = [asyncio.create_task(self._relay()), asyncio.create_task(self._listen())]
         if not isinstance(self.layer, InMemoryChannelLayer):
             helpers.append(asyncio.create_task(self._rejoin()))
-        progress.watch(self)
+        autosave.watch(self)
         produce = self.produce = asyncio.create_task(self._produce())
         status, error = Message.Status.COMPLETE, None
         try:
@@ -108,7 +114,7 @@ class Generation:
             try:
                 html = await self._finish(status, error)
             finally:
-                progress.forget(self)  # saved, or given up: no more heartbeats either way
+                autosave.forget(self)  # saved, or given up: no more heartbeats either way
             if html:
                 await self._broadcast(
                     self.group,
@@ -208,7 +214,6 @@ class Generation:
         call = self.call
         fields = {
             "text": self.text,
-            "status": status,
             "stop_reason": call.stop_reason,
             "ttft_ms": call.ttft_ms,
             "duration_ms": round((time.monotonic() - call.started) * 1000),
@@ -223,14 +228,14 @@ class Generation:
                 "error_message": error.message,
                 "retryable": error.retryable,
             }
-        elif status == Message.Status.INTERRUPTED:
-            fields["retryable"] = True
         # A reply that failed before any text does not use up one of the day's questions.
         produced = bool(self.text) or status == Message.Status.COMPLETE
         delay = 0.5
         while True:
             try:
-                return await finish_reply(self.reply_id, fields, self.charge, call.usage, produced)
+                return await finish_reply(
+                    self.reply_id, status, fields, self.charge, call.usage, produced
+                )
             except DatabaseError:
                 logger.warning("tutor reply %s: saving failed; retrying", self.reply_id)
                 await asyncio.sleep(delay)
@@ -248,7 +253,12 @@ class Generation:
 
 @db.run
 def finish_reply(
-    pk: int, fields: dict, charge: allowance.Charge, usage: dict[str, int], produced: bool
+    pk: int,
+    status: str,
+    fields: dict,
+    charge: allowance.Charge,
+    usage: dict[str, int],
+    produced: bool,
 ) -> str:
     """Save how the reply ended and return its finished HTML, rendered once for every socket."""
     with transaction.atomic():
@@ -256,7 +266,7 @@ def finish_reply(
         reply = Message.objects.select_related("feedback").filter(pk=pk).first()
         if reply is None:  # its conversation was deleted while it was being written
             return ""
-        reply.end(**fields)
+        reply.finish(status, **fields)
     return fragments.finished(reply)
 
 

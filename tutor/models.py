@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import connection, models, transaction
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, TextField, Value, When
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from course.allowance import learner_lock
@@ -171,11 +173,12 @@ class Conversation(models.Model):
         Conversation.objects.filter(pk=self.pk).update(archived=True)
         self.archived = True
 
-    def reopen(self) -> None:
+    def reopen(self, live: Collection[int]) -> None:
         """Make this archived conversation the current one again, archiving the current one.
 
         Refused with Busy while the current conversation is still being answered: its reply
-        would go on streaming into a conversation that has left the panel.
+        would go on streaming into a conversation that has left the panel. `live`: the replies
+        this process is writing (see Message).
         """
         with learner_lock(self.user):  # a transaction, serialized with current_for's create
             current = (
@@ -184,8 +187,7 @@ class Conversation(models.Model):
                 .first()
             )
             if current is not None and current.pk != self.pk:
-                if current.streaming_reply():
-                    raise Busy()
+                current.refuse_if_busy(live)
                 # Archive first: the unique constraint allows one current conversation.
                 Conversation.objects.filter(pk=current.pk).update(archived=True)
             Conversation.objects.filter(pk=self.pk).update(archived=False)
@@ -207,12 +209,20 @@ class Conversation(models.Model):
         return self.shown_messages().filter(role=Message.Role.ASSISTANT).last()
 
     def streaming_reply(self) -> Message | None:
-        Message.objects.mark_stale_interrupted(conversation=self)
-        return self.messages.filter(
-            role=Message.Role.ASSISTANT, status=Message.Status.STREAMING
-        ).first()
+        """The reply being written, if any: one whose writer died is one until someone saves it
+        interrupted (`messages.interrupt_stale`)."""
+        return self.messages.streaming().first()
 
-    def start_turn(self, text: str, client_id: str, reply: dict) -> tuple[Message, Message]:
+    def refuse_if_busy(self, live: Collection[int]) -> None:
+        """Raise Busy while a reply is being written here, after interrupting any whose writer
+        died."""
+        self.messages.interrupt_stale(live)
+        if self.streaming_reply():
+            raise Busy()
+
+    def start_turn(
+        self, text: str, client_id: str, reply: dict, live: Collection[int]
+    ) -> tuple[Message, Message]:
         """Save the learner's message and an empty reply, or refuse a duplicate or a busy turn.
 
         `reply` holds the new reply's fields. The conversation row is locked (on SQLite the
@@ -225,48 +235,30 @@ class Conversation(models.Model):
             for found in self.messages.filter(clash).only("client_id"):
                 if client_id and found.client_id == client_id:
                     raise Duplicate(client_id)
-                if not Message.objects.mark_stale_interrupted(pk=found.pk):
+                if not Message.objects.filter(pk=found.pk).interrupt_stale(live):
                     raise Busy()  # its writer is alive: the reply is still being written
             question = self.messages.create(role=Message.Role.USER, text=text, client_id=client_id)
-            reply = self.messages.create(
-                role=Message.Role.ASSISTANT,
-                reply_to=question,
-                status=Message.Status.STREAMING,
-                **reply,
-            )
+            reply = self.messages.start_reply(reply_to=question, **reply)
         return question, reply
 
-    def retry_turn(self, failed: Message, reply: dict) -> Message:
+    def retry_turn(self, failed: Message, reply: dict, live: Collection[int]) -> Message:
         with transaction.atomic():
             self.touch()
-            if self.streaming_reply():
-                raise Busy()
-            # One retry per failed reply: a second Retry of the same reply is a duplicate.
-            if not self.messages.filter(pk=failed.pk, retryable=True).update(retryable=False):
+            self.refuse_if_busy(live)
+            if not failed.take_retry():
                 raise Duplicate(failed.pk)
-            return self.messages.create(
-                role=Message.Role.ASSISTANT,
-                reply_to=failed.reply_to,
-                status=Message.Status.STREAMING,
-                **reply,
-            )
+            return self.messages.start_reply(reply_to=failed.reply_to, **reply)
 
-    def regenerate_turn(self, old: Message, reply: dict) -> Message:
+    def regenerate_turn(self, old: Message, reply: dict, live: Collection[int]) -> Message:
         """Answer `old`'s question again; `old` stays in the transcript, marked superseded."""
         with transaction.atomic():
             self.touch()
-            if self.streaming_reply():
-                raise Busy()
+            self.refuse_if_busy(live)
             latest = self.last_reply()
             if latest is None or latest.pk != old.pk or latest.status not in Message.REGENERABLE:
                 raise Duplicate(old.pk)  # a second click, or a reply that is no longer the last
-            self.messages.filter(pk=old.pk).update(superseded=True)
-            return self.messages.create(
-                role=Message.Role.ASSISTANT,
-                reply_to_id=old.reply_to_id,
-                status=Message.Status.STREAMING,
-                **reply,
-            )
+            old.supersede()
+            return self.messages.start_reply(reply_to_id=old.reply_to_id, **reply)
 
     def history_before(self, reply: Message) -> list[Message]:
         """The turns sent upstream for `reply`: everything up to the question it answers."""
@@ -274,29 +266,96 @@ class Conversation(models.Model):
         return Message.sent_upstream(rows)
 
 
+def _stale_before() -> datetime:
+    """A streaming reply not saved since then has lost its writer (see Message)."""
+    return timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
+
+
 class MessageQuerySet(models.QuerySet):
-    def mark_stale_interrupted(self, **filters) -> int:
-        """Replies still "streaming" whose writer stopped saving them died with their process.
+    def streaming(self) -> MessageQuerySet:
+        return self.filter(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
 
-        Replies this process is writing are alive whatever the database says: their saves may be
-        waiting for a lock.
+    def stale(self, live: Collection[int]) -> MessageQuerySet:
+        """Streaming replies whose writer stopped saving them: it died with its process.
+
+        Replies this process is writing (`live`) are alive whatever the database says: their
+        saves may be waiting for a lock.
         """
-        from tutor.generation import running
+        return self.streaming().filter(updated_at__lt=_stale_before()).exclude(pk__in=list(live))
 
-        limit = timezone.now() - timedelta(seconds=settings.TUTOR_STALE_SECONDS)
-        return (
-            self.filter(
-                role=Message.Role.ASSISTANT,
-                status=Message.Status.STREAMING,
-                updated_at__lt=limit,
-                **filters,
-            )
-            .exclude(pk__in=list(running))
-            .update(status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now())
+    def append(self, pending: dict[int, str]) -> list[int]:
+        """Append each streaming reply's new text (reply id: text) and note that its writer
+        lives; return the replies saved.
+
+        Rows locked by someone else are skipped (PostgreSQL) until the writer's next save: a
+        slow row delays only its own reply.
+        """
+        with transaction.atomic():
+            rows = self.filter(pk__in=pending, status=Message.Status.STREAMING)
+            if connection.features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            saved = list(rows.values_list("pk", flat=True))
+            text = TextField()
+            appends = [
+                When(pk=pk, then=Concat(F("text"), Value(pending[pk]), output_field=text))
+                for pk in saved
+                if pending[pk]
+            ]
+            changes = {"updated_at": timezone.now()}
+            if appends:
+                changes["text"] = Case(*appends, default=F("text"), output_field=text)
+            self.filter(pk__in=saved).update(**changes)
+        return saved
+
+    def interrupt_stale(self, live: Collection[int]) -> int:
+        """Save the stale replies among these as interrupted, to be retried; return how many."""
+        return self.stale(live).update(
+            status=Message.Status.INTERRUPTED, retryable=True, updated_at=timezone.now()
+        )
+
+
+class MessageManager(models.Manager.from_queryset(MessageQuerySet)):
+    # On the manager, not the QuerySet: `conversation.messages.start_reply()` must go through
+    # the related manager's create(), which sets the conversation.
+    def start_reply(self, **fields) -> Message:
+        """Save a new, empty reply, streaming: its writer starts now."""
+        return self.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
+
+    def start_replies(self, replies: list[dict]) -> list[Message]:
+        """`start_reply` for several conversations' replies (each with its `conversation`), in
+        one statement: questions asked together (tutor/turn_starts.py)."""
+        return self.bulk_create(
+            [
+                Message(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
+                for fields in replies
+            ]
         )
 
 
 class Message(models.Model):
+    """A learner's question, or a tutor reply with the API call behind it.
+
+    A question is saved `complete`. A reply moves through these states, and only these ways:
+
+        start_reply()          -> streaming     its writer (tutor/generation.py) calls the model
+                                                (start_replies(): several, asked together)
+        append()               streaming        the writer saves the text so far, every quarter
+                                                second; each save is also its heartbeat
+        finish(status)         streaming -> complete | stopped | failed | interrupted
+                                                the writer saves how it ended (stopped: the
+                                                learner pressed Stop; interrupted: the server
+                                                shut down mid-reply; failed: the call failed)
+        interrupt_stale(live)  streaming -> interrupted
+                                                anyone who notices that the writer died (no save
+                                                for TUTOR_STALE_SECONDS: `is_stale`, `stale`)
+
+    `live` is the set of replies this process is writing (`generation.live_writers()`), passed
+    in by the caller: those are alive whatever the database says. Interrupted and failed replies
+    may be retried once (`retryable`, `take_retry`); a regenerated reply is `superseded` by its
+    replacement. Nothing moves a reply out of an ended state, except its own writer's finish()
+    when it was taken for dead while its saves waited for a lock.
+    """
+
     class Role(models.TextChoices):
         USER = "user"
         ASSISTANT = "assistant"
@@ -308,6 +367,7 @@ class Message(models.Model):
         INTERRUPTED = "interrupted"
         FAILED = "failed"
 
+    ENDED = (Status.COMPLETE, Status.STOPPED, Status.FAILED, Status.INTERRUPTED)
     REGENERABLE = (Status.COMPLETE, Status.STOPPED)
 
     conversation = models.ForeignKey(
@@ -349,7 +409,7 @@ class Message(models.Model):
     # and the history sent upstream skip it.
     superseded = models.BooleanField(default=False)
 
-    objects = MessageQuerySet.as_manager()
+    objects = MessageManager()
 
     class Meta:
         ordering = ["pk"]
@@ -379,11 +439,36 @@ class Message(models.Model):
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
 
-    def end(self, **fields) -> None:
-        """Save how the reply ended: its full text, status, usage and any error."""
+    def is_stale(self, live: Collection[int]) -> bool:
+        """Whether this reply's writer died: streaming, not ours, and unsaved for too long."""
+        return self.is_streaming and self.pk not in live and self.updated_at < _stale_before()
+
+    def finish(self, status: str, **fields) -> None:
+        """Save how the reply ended: its final status, full text, usage and any error."""
+        if status not in self.ENDED:
+            raise ValueError(f"a reply cannot end {status!r}")
+        if status == self.Status.INTERRUPTED:
+            fields.setdefault("retryable", True)
+        fields["status"] = status
         for name, value in fields.items():
             setattr(self, name, value)
         self.save(update_fields=[*fields, "updated_at"])
+
+    def take_retry(self) -> bool:
+        """Use up this failed reply's one retry; False if it was used already."""
+        taken = Message.objects.filter(pk=self.pk, retryable=True).update(retryable=False)
+        self.retryable = False
+        return bool(taken)
+
+    def supersede(self) -> None:
+        """A regenerated reply gives way to its replacement (kept for the staff transcript)."""
+        Message.objects.filter(pk=self.pk).update(superseded=True)
+        self.superseded = True
+
+    def save_first_context(self, first_context_id: int) -> None:
+        """Note the oldest turn sent upstream for this reply, once the history is trimmed."""
+        Message.objects.filter(pk=self.pk).update(first_context_id=first_context_id)
+        self.first_context_id = first_context_id
 
     @property
     def is_offline(self) -> bool:

@@ -9,10 +9,22 @@ from django.http import HttpRequest
 
 from course import allowance
 from course.lessons import Lesson
-from tutor import config, fragments
-from tutor.models import Conversation
+from tutor import config, fragments, generation
+from tutor.models import Conversation, Message
 
 PAST_SHOWN = 20  # past conversations listed in the panel, newest first
+
+
+def interrupt_dead_replies(request: HttpRequest, lesson: Lesson) -> None:
+    """Save the learner's replies on this lesson whose writer died as interrupted, so that the
+    panel does not show them as still being written."""
+    if lesson.tutor.enabled and request.user.is_authenticated:
+        current = Message.objects.filter(
+            conversation__user=request.user,
+            conversation__lesson_slug=lesson.slug,
+            conversation__archived=False,
+        )
+        current.interrupt_stale(generation.live_writers())
 
 
 def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
@@ -35,10 +47,7 @@ def panel_context(request: HttpRequest, lesson: Lesson) -> dict | None:
         return context | {"starter_links": links}
     # None until the first question: opening a lesson creates no conversation.
     conversation = Conversation.objects.current_or_none(request.user, lesson.slug)
-    messages = []
-    if conversation is not None:
-        conversation.streaming_reply()  # marks replies whose writer died as interrupted
-        messages = list(conversation.shown_messages())
+    messages = list(conversation.shown_messages()) if conversation is not None else []
     return context | {
         "conversation": conversation,
         "messages": messages,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from django.db import DatabaseError
 
@@ -12,18 +13,19 @@ logger = logging.getLogger(__name__)
 _done = False
 
 
-def interrupt_orphans_once() -> None:
+def interrupt_orphans_once(live: Collection[int]) -> None:
     """Sweep once, when this process first serves the tutor (ASGI gives no start-up hook)."""
     global _done
     if not _done:
         _done = True
-        interrupt_orphans()
+        interrupt_orphans(live)
 
 
-def interrupt_orphans() -> int:
-    """Mark replies left "streaming" by a process that died as interrupted."""
+def interrupt_orphans(live: Collection[int] = ()) -> int:
+    """Mark replies left "streaming" by a process that died as interrupted (`live`: the replies
+    this process is writing; none when run outside the server)."""
     try:
-        count = Message.objects.mark_stale_interrupted()
+        count = Message.objects.interrupt_stale(live)
     except DatabaseError:  # not migrated yet: nothing to mark
         return 0
     if count:

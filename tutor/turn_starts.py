@@ -17,7 +17,7 @@ import asyncio
 import functools
 import operator
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,10 +56,12 @@ class TurnStarts:
 
     def __init__(
         self,
-        start: Callable[[list[Question]], Awaitable[list[Outcome]]],
+        start: Callable[[list[Question], Collection[int]], Awaitable[list[Outcome]]],
+        live: Callable[[], Collection[int]],
         orphaned: Callable[[turns.Turn], object],
     ) -> None:
         self.start = start  # start_together, on the tutor's database threads
+        self.live = live  # the replies this process is writing, now
         self.orphaned = orphaned  # given a turn started for a socket that has closed since
         self.waiting: list[tuple[Question, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
@@ -79,7 +81,7 @@ class TurnStarts:
         while self.waiting:
             batch, self.waiting = self.waiting[:MOST_AT_ONCE], self.waiting[MOST_AT_ONCE:]
             try:
-                outcomes = await self.start([question for question, _ in batch])
+                outcomes = await self.start([question for question, _ in batch], self.live())
             except Exception as error:  # the database failed the whole batch
                 outcomes = [error] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -93,8 +95,11 @@ class TurnStarts:
                     future.set_result(outcome)
 
 
-def start_together(questions: list[Question]) -> list[Outcome]:
-    """Start every question's turn that can start, in one transaction; the others' exceptions."""
+def start_together(questions: list[Question], live: Collection[int]) -> list[Outcome]:
+    """Start every question's turn that can start, in one transaction; the others' exceptions.
+
+    `live`: the replies this process is writing (see Message).
+    """
     outcomes: list[Outcome | None] = [
         None if signed_in else turns.SignedOut() for signed_in in _signed_in(questions)
     ]
@@ -115,7 +120,7 @@ def start_together(questions: list[Question]) -> list[Outcome]:
         asking = [i for i in asking if outcomes[i] is None]
         conversations = _conversations(questions, asking)
         still_open = Conversation.objects.touch_open({c.pk for c in conversations.values()})
-        clashes = _Clashes(conversations.values(), [questions[i].client_id for i in asking])
+        clashes = _Clashes(conversations.values(), [questions[i].client_id for i in asking], live)
         for i in asking:
             question, conversation = questions[i], conversations[i]
             if conversation.pk not in still_open:
@@ -146,16 +151,14 @@ def start_together(questions: list[Question]) -> list[Outcome]:
         for i, question in zip(asking, asked, strict=True):
             history = [m for m in histories[conversations[i].pk] if m.pk <= question.pk]
             sent[i] = (history, *build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS))
-        replies = Message.objects.bulk_create(
+        replies = Message.objects.start_replies(
             [
-                Message(
-                    conversation=conversations[i],
-                    role=Message.Role.ASSISTANT,
-                    reply_to=question,
-                    status=Message.Status.STREAMING,
-                    first_context_id=sent[i][2],
+                {
+                    "conversation": conversations[i],
+                    "reply_to": question,
+                    "first_context_id": sent[i][2],
                     **fields[questions[i].lesson.slug],
-                )
+                }
                 for i, question in zip(asking, asked, strict=True)
             ]
         )
@@ -200,7 +203,8 @@ def _conversations(questions: list[Question], asking: list[int]) -> dict[int, Co
 class _Clashes:
     """The replies being written and the client ids already used, in these conversations."""
 
-    def __init__(self, conversations, client_ids: list[str]) -> None:
+    def __init__(self, conversations, client_ids: list[str], live: Collection[int]) -> None:
+        self.live = live
         self.streaming: dict[int, int | None] = {}  # conversation: its streaming reply
         self.sent: set[tuple[int, str]] = set()
         busy = Q(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
@@ -220,7 +224,7 @@ class _Clashes:
         if conversation not in self.streaming:
             return False
         reply = self.streaming[conversation]
-        if reply is not None and Message.objects.mark_stale_interrupted(pk=reply):
+        if reply is not None and Message.objects.filter(pk=reply).interrupt_stale(self.live):
             del self.streaming[conversation]
             return False
         return True

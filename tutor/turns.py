@@ -7,6 +7,7 @@ the generation nor the sockets go back to the database before the reply streams.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -76,11 +77,13 @@ def ask(
     client_id: str,
     model: str,
     user=None,
+    *,
+    live: Collection[int],
 ) -> Turn:
     """Charge the learner, then save the question and an empty reply; or raise, charging nothing.
 
     With no conversation yet (`user` then says whose), the question starts one: a refused
-    question leaves none behind.
+    question leaves none behind. `live`: the replies this process is writing (see Message).
     """
     if not session.exists(session.session_key):
         raise SignedOut()
@@ -91,14 +94,23 @@ def ask(
             if conversation is None:
                 conversation = Conversation.objects.current_for(user, lesson.slug)
                 conversation.user = user  # the turn reads it; saves a query
-            question, reply = conversation.start_turn(text, client_id, reply_fields(lesson, model))
+            question, reply = conversation.start_turn(
+                text, client_id, reply_fields(lesson, model), live
+            )
     except Exception:
         charge.cancel()  # nothing was sent upstream
         raise
     return _begin(conversation, lesson, charge, reply, [question, reply])
 
 
-def retry(conversation: Conversation, lesson: Lesson, message_id: int, model: str) -> Turn:
+def retry(
+    conversation: Conversation,
+    lesson: Lesson,
+    message_id: int,
+    model: str,
+    *,
+    live: Collection[int],
+) -> Turn:
     """Answer a failed reply's question again; raise NothingToRetry, TooSoon, Refused or Busy."""
     failed = conversation.messages.filter(
         pk=message_id,
@@ -112,7 +124,7 @@ def retry(conversation: Conversation, lesson: Lesson, message_id: int, model: st
         raise TooSoon(wait)
     charge = _charge(conversation.user, model)
     try:
-        reply = conversation.retry_turn(failed, reply_fields(lesson, model))
+        reply = conversation.retry_turn(failed, reply_fields(lesson, model), live)
     except Exception:
         charge.cancel()
         raise
@@ -132,7 +144,13 @@ def retry_wait(failed: Message) -> int:
 
 
 def regenerate(
-    conversation: Conversation, lesson: Lesson, session: SessionBase, message_id: int, model: str
+    conversation: Conversation,
+    lesson: Lesson,
+    session: SessionBase,
+    message_id: int,
+    model: str,
+    *,
+    live: Collection[int],
 ) -> Turn:
     """Answer the latest finished reply's question again; the new reply takes its place."""
     old = conversation.last_reply()
@@ -142,7 +160,7 @@ def regenerate(
         raise Declined(NOT_REGENERABLE)
     charge = _reserve(conversation.user, model)
     try:
-        reply = conversation.regenerate_turn(old, reply_fields(lesson, model))
+        reply = conversation.regenerate_turn(old, reply_fields(lesson, model), live)
     except Busy:
         charge.cancel()
         raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
@@ -156,7 +174,13 @@ def regenerate(
 
 
 def continue_reply(
-    conversation: Conversation, lesson: Lesson, session: SessionBase, message_id: int, model: str
+    conversation: Conversation,
+    lesson: Lesson,
+    session: SessionBase,
+    message_id: int,
+    model: str,
+    *,
+    live: Collection[int],
 ) -> Turn:
     """Ask for the rest of a reply cut short by its length limit, as a question of its own.
 
@@ -167,7 +191,9 @@ def continue_reply(
     if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
         raise Declined(NOT_CONTINUABLE)
     try:
-        return ask(conversation, lesson, session, CONTINUE_TEXT, f"continue-{last.pk}", model)
+        return ask(
+            conversation, lesson, session, CONTINUE_TEXT, f"continue-{last.pk}", model, live=live
+        )
     except allowance.Refused as refused:
         raise Declined(refused.message) from None
     except Busy:
@@ -223,8 +249,7 @@ def _begin(
     messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
     attempt = latest_attempt_text(conversation.user, lesson)
     if first is not None:
-        Message.objects.filter(pk=reply.pk).update(first_context_id=first)
-        reply.first_context_id = first
+        reply.save_first_context(first)
     return make_turn(
         conversation, lesson, charge, reply, shown, history, messages, attempt, replaces
     )

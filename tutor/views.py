@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from course.lessons import catalogue
 from course.views import HtmxHttpRequest
+from tutor import generation
 from tutor.api_call import describe
 from tutor.feedback import FeedbackForm, reply_or_404, saved_feedback
 from tutor.models import Busy, Conversation, Message
@@ -51,7 +52,7 @@ def reopen_conversation(request: HttpRequest, conversation_id: int) -> HttpRespo
     if catalogue().get(conversation.lesson_slug) is None:
         raise Http404("There is no lesson at this address.")
     try:
-        conversation.reopen()
+        conversation.reopen(generation.live_writers())
     except Busy:
         messages.error(
             request,

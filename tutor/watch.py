@@ -1,10 +1,13 @@
-"""What a tutor socket reads from the database: on connecting, and when a reply goes quiet."""
+"""What a tutor socket reads from the database: on connecting, and when a reply goes quiet.
+
+Pure reads: the socket saves a reply whose writer died as interrupted first (TutorConsumer).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tutor import fragments, startup
+from tutor import fragments
 from tutor.models import Conversation, Message
 from tutor.streaming import ReplyStream
 
@@ -17,7 +20,6 @@ class Opened:
 
 
 def open_conversation(user, lesson_slug: str) -> Opened:
-    startup.interrupt_orphans_once()
     conversation = Conversation.objects.current_or_none(user, lesson_slug)
     if conversation is None:
         return Opened(None, None, "")
@@ -30,8 +32,8 @@ def open_conversation(user, lesson_slug: str) -> Opened:
 
 
 def ended_html(reply_id: int) -> str | None:
-    """The reply as it ended, once its writer has finished or died; None while it is alive."""
-    Message.objects.mark_stale_interrupted(pk=reply_id)
+    """The reply as it ended, once its writer has finished or was saved dead; None while it is
+    streaming."""
     reply = Message.objects.select_related("feedback").filter(pk=reply_id).first()
     if reply is None or reply.is_streaming:
         return None
