@@ -159,9 +159,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg's pool instead of persistent connections (which the pool requires to be off).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A process queries from Channels' thread, the tutor's (tutor/db.py) and a few more.
+    # A database that cannot be reached fails a query within OUTAGE_SECONDS, as it does without
+    # a pool, instead of waiting psycopg's 30 s for a connection.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": envint("DB_POOL_SIZE", 10),
+        "timeout": envint("OUTAGE_SECONDS", 3),
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
