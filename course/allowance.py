@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import operator
+from collections import defaultdict
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -13,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -131,7 +134,105 @@ def reserve(user, source: str, *, model: str | None = None, free: bool = False) 
         if ceiling := ceiling_refusal():
             raise ceiling
         row = ApiCharge.objects.create(user=user, source=source)
+        LearnerAllowance.objects.filter(user=user).update(version=F("version") + 1)
     return Charge(row.pk, source, state.messages_left - 1, model)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call to reserve among several (see `reserve_together`)."""
+
+    user: Any
+    model: str | None = None
+    free: bool = False
+
+
+class _Stale(Exception):
+    """Another reservation came in for one of the learners between reading and claiming."""
+
+
+def reserve_together(requests: list[Request], source: str = "tutor") -> list[Charge | Refused]:
+    """What `reserve` does for each request, in a handful of statements for them all.
+
+    Each learner's allowance is read without a lock, then claimed with one conditional UPDATE of
+    the learners' rows that matches only where nobody reserved since the reading (the row count
+    says whether every claim held). When one did not, the reading is undone and taken again; a
+    learner refused gets the same Refused as `reserve` raises, and no charge.
+    """
+    if not requests:
+        return []
+    for _ in range(3):
+        try:
+            with transaction.atomic():  # a savepoint: a stale reading leaves nothing behind
+                return _reserve_together(requests, source)
+        except _Stale:
+            continue
+    return [_reserve_or_refusal(request, source) for request in requests]  # one by one, locked
+
+
+def _reserve_or_refusal(request: Request, source: str) -> Charge | Refused:
+    try:
+        return reserve(request.user, source, model=request.model, free=request.free)
+    except Refused as refused:
+        return refused
+
+
+def _reserve_together(requests: list[Request], source: str) -> list[Charge | Refused]:
+    now = timezone.now()
+    learners = {request.user.pk for request in requests}
+    settle_abandoned(user__in=learners)
+    rows = LearnerAllowance.objects.filter(user__in=learners)
+    versions = dict(rows.values_list("user_id", "version"))
+    if missing := learners - versions.keys():
+        rows.bulk_create([LearnerAllowance(user_id=pk) for pk in missing], ignore_conflicts=True)
+        versions |= dict(rows.filter(user__in=missing).values_list("user_id", "version"))
+    recent: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
+    charges = ApiCharge.objects.filter(user__in=learners)
+    for user_id, created_at, weight in (
+        charges.filter(created_at__gt=now - BURST_WINDOW, source=source)
+        .annotate(weight=Greatest("attempts", 1))
+        .order_by("created_at")
+        .values_list("user_id", "created_at", "weight")
+    ):
+        recent[user_id].append((created_at, weight))
+    today = {
+        row["user_id"]: (row["asked"], row["spent"] or 0)
+        for row in charges.filter(created_at__gte=_start_of_day(now))
+        .values("user_id")
+        .annotate(asked=Count("pk", filter=~Q(produced=False)), spent=Sum("tokens"))
+        .order_by()
+    }
+    ceiling = ceiling_refusal() if any(not request.free for request in requests) else None
+    results: list[Charge | Refused] = []
+    for request in requests:
+        pk = request.user.pk
+        asked, spent = today.get(pk, (0, 0))
+        state = _allowance(source, recent[pk], asked, spent, now)
+        if request.free:
+            results.append(Charge(None, source, state.messages_left, request.model))
+        elif refusal := state.refusal or ceiling:
+            results.append(refusal)
+        else:  # the learner's next request counts this one
+            recent[pk].append((now, 1))
+            today[pk] = (asked + 1, spent)
+            results.append(Charge(None, source, state.messages_left - 1, request.model))
+    reserved = [
+        (request.user.pk, charge)
+        for request, charge in zip(requests, results, strict=True)
+        if isinstance(charge, Charge) and not request.free
+    ]
+    if not reserved:
+        return results
+    claimed = {pk for pk, _ in reserved}
+    unchanged = functools.reduce(operator.or_, (Q(user=pk, version=versions[pk]) for pk in claimed))
+    if LearnerAllowance.objects.filter(unchanged).update(version=F("version") + 1) < len(claimed):
+        raise _Stale()
+    saved = ApiCharge.objects.bulk_create(
+        [ApiCharge(user_id=pk, source=source) for pk, _ in reserved]
+    )
+    for (_, charge), row in zip(reserved, saved, strict=True):
+        charge.pk = row.pk
+    return results
 
 
 def settle_abandoned(**filters: Any) -> int:
@@ -179,12 +280,19 @@ def remaining(user, source: str = "tutor") -> Allowance:
         .order_by("created_at")
         .values_list("created_at", "weight")
     )
+    today = charges.filter(created_at__gte=_start_of_day(now))
+    used = today.aggregate(asked=Count("pk", filter=~Q(produced=False)), spent=Sum("tokens"))
+    return _allowance(source, recent, used["asked"], used["spent"] or 0, now)
+
+
+def _allowance(
+    source: str, recent: list[tuple[datetime, int]], asked: int, spent: int, now: datetime
+) -> Allowance:
+    """The allowance left after the last minute's weighted charges (`recent`, oldest first) and
+    today's questions and tokens."""
     burst_limit = _burst_limit(source)
     burst_used = sum(weight for _, weight in recent)
     resets_in = _burst_resets_in(recent, burst_used - burst_limit + 1, now)
-    today = charges.filter(created_at__gte=_start_of_day(now))
-    used = today.aggregate(asked=Count("pk", filter=~Q(produced=False)), spent=Sum("tokens"))
-    asked, spent = used["asked"], used["spent"] or 0
     messages_left = max(0, settings.TUTOR_MESSAGES_PER_DAY - asked)
     tokens_left = max(0, settings.TUTOR_TOKENS_PER_DAY - spent)
     burst_left = max(0, burst_limit - burst_used)

@@ -53,6 +53,9 @@ class LearnerAllowance(models.Model):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
     )
+    # Raised by every reservation: questions started together (tutor/turn_starts.py) read the
+    # allowance without locking, then claim it only if nobody reserved since (see allowance).
+    version = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.user}'s allowance"

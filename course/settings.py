@@ -141,6 +141,7 @@ DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         # Reuse connections: opening one per ORM call was the largest cost the benchmark found.
+        # SQLite only: PostgreSQL's are pooled (below).
         conn_max_age=envint("DB_CONN_MAX_AGE", 60),
     )
 }
@@ -153,6 +154,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # The browser tests run daphne in another process, which cannot share an in-memory database.
     DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DB_NAME") or None}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI every thread that queries holds a connection of its own; Django's docs advise
+    # psycopg's pool instead of persistent connections (which the pool requires to be off).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A process queries from Channels' thread, the tutor's (tutor/db.py) and a few more.
+    # A database that cannot be reached fails a query within OUTAGE_SECONDS, as it does without
+    # a pool, instead of waiting psycopg's 30 s for a connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": envint("DB_POOL_SIZE", 10),
+        "timeout": envint("OUTAGE_SECONDS", 3),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

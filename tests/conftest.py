@@ -38,7 +38,8 @@ def django_db_setup(django_db_setup):
     """Close the async tests' connections before the test database is dropped.
 
     Consumers reach the database from asgiref's one thread-sensitive worker thread and from the
-    tutor's pool (tutor/db.py), which keep their connections open under DB_CONN_MAX_AGE;
+    tutor's pool (tutor/db.py), which keep their connections open under DB_CONN_MAX_AGE
+    (SQLite) or hold them until returned to psycopg's pool (PostgreSQL, which Django closes);
     PostgreSQL refuses to drop a database in use.
     """
     yield

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -59,8 +60,27 @@ def latest_attempt_text(user, lesson: Lesson) -> str | None:
         .filter(lesson_slug=lesson.slug, created_at__gte=timezone.now() - FRESH)
         .first()
     )
-    if attempt is None:
-        return None
+    return None if attempt is None else _for_tutor(attempt, lesson)
+
+
+def latest_attempt_texts(asking: list[tuple[Any, Lesson]]) -> dict[tuple[int, str], str]:
+    """`latest_attempt_text` for several learners and lessons in one query, by (user id, slug)."""
+    lessons = {lesson.slug: lesson for _, lesson in asking}
+    found: dict[tuple[int, str], str] = {}
+    recent = Attempt.objects.filter(
+        learner__in={user.pk for user, _ in asking},
+        lesson_slug__in=lessons,
+        created_at__gte=timezone.now() - FRESH,
+    )
+    wanted = {(user.pk, lesson.slug) for user, lesson in asking}
+    for attempt in recent.order_by("-created_at"):  # the newest of each pair comes first
+        key = (attempt.learner_id, attempt.lesson_slug)
+        if key in wanted and key not in found:
+            found[key] = _for_tutor(attempt, lessons[attempt.lesson_slug])
+    return found
+
+
+def _for_tutor(attempt: Attempt, lesson: Lesson) -> str:
     exercise = lesson.exercise(attempt.exercise_id) if attempt.exercise_id else None
     where = f"exercise `{exercise.id}` ({exercise.title})" if exercise else "the free-form sandbox"
     result = attempt.result

@@ -14,8 +14,9 @@ from django.http.request import split_domain_port, validate_host
 from course import allowance
 from course.lessons import Lesson, catalogue
 from course.sandbox.guards import impatient
-from tutor import config, db, fragments, frames, generation, orphans, turns, watch
+from tutor import config, db, fragments, frames, generation, orphans, turn_starts, turns, watch
 from tutor.models import Archived, Busy, Conversation, Duplicate, Message
+from tutor.relay import relay
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,14 @@ NOTHING_YET = {
 NOT_SAVED = (
     "Your question could not be saved: the database is busy. It is still in the box; send it "
     "again in a moment."
+)
+
+
+# Questions asked while others are being started wait, then start together (group commit).
+starts = turn_starts.TurnStarts(
+    db.run(impatient(turn_starts.start_together)),
+    live=generation.live_writers,
+    orphaned=generation.start,
 )
 
 
@@ -90,6 +99,12 @@ class TutorConsumer(AsyncWebsocketConsumer):
     ready = False  # connected to a lesson with a tutor, as a signed-in learner
     watchdog: asyncio.Task | None = None
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # closed or crashed: either way no more frames for it
+            await relay().leave_all(self)
+
     async def dispatch(self, message: dict) -> None:
         # Channels closes old database connections before every handler, on the one thread all
         # sockets share: a delta would wait behind any query. This consumer's queries run on the
@@ -138,7 +153,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _open(self, opened: watch.Opened) -> None:
         self.conversation = opened.conversation
-        await self._join(self.conversation.group_name)
+        await self._show(self.conversation)
         if opened.streaming is not None:
             self._follow(opened.streaming.pk, len(opened.streaming.text))
             await self.send(text_data=opened.html)
@@ -150,13 +165,21 @@ class TutorConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=fragments.actions(streaming=opened.streaming is not None))
 
     async def _join(self, group: str) -> None:
-        """Join the conversation's group; once more if the layer fails (Redis just restarted:
-        each pooled connection fails once before it reconnects)."""
+        """Join a group of the channel layer; once more if the layer fails (Redis just
+        restarted: each pooled connection fails once before it reconnects)."""
         try:
             await self.channel_layer.group_add(group, self.channel_name)
         except Exception:
             logger.warning("joining %s failed; trying again", group, exc_info=True)
             await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _show(self, conversation: Conversation) -> None:
+        """Receive the conversation's frames, through this process's relay (tutor/relay.py)."""
+        try:
+            await relay().join(conversation.group_name, self)
+        except Exception:  # as in _join
+            logger.warning("following %s failed; trying again", conversation.pk, exc_info=True)
+            await relay().join(conversation.group_name, self)
 
     async def _ask_for_snapshot(self) -> None:
         self.snapshot_asked_at = time.monotonic()
@@ -166,8 +189,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         # The reply being written goes on: it is saved and shown on the next visit.
         if self.watchdog is not None:
             self.watchdog.cancel()
-        if self.conversation is not None:
-            await self.channel_layer.group_discard(self.conversation.group_name, self.channel_name)
+        await relay().leave_all(self)
         if self.waiting_group is not None:
             await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
 
@@ -220,10 +242,20 @@ class TutorConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            # Bounded in the pool's queue too: behind a save that waits out a lock, a question
-            # would wait as long. One that never started is not saved; one that did, finishes.
+            # Bounded in the queue too: behind a save that waits out a lock, a question would
+            # wait as long. One whose batch never started is not saved; one whose did, finishes.
             turn = await asyncio.wait_for(
-                self._save_question(question, client_id), settings.OUTAGE_SECONDS
+                starts.ask(
+                    turn_starts.Question(
+                        self.conversation,
+                        self.lesson,
+                        self.scope["session"],
+                        question,
+                        client_id,
+                        self.user,
+                    )
+                ),
+                settings.OUTAGE_SECONDS,
             )
         except turns.SignedOut:
             await self._logged_out(typed)
@@ -246,19 +278,6 @@ class TutorConsumer(AsyncWebsocketConsumer):
             except Exception:  # the layer (Redis restarting) failed: the question is saved
                 await self._started_alone(turn)
 
-    async def _save_question(self, question: str, client_id: str) -> turns.Turn:
-        model = await db.run(config.reply_model)()
-        return await db.run(impatient(turns.ask))(
-            self.conversation,
-            self.lesson,
-            self.scope["session"],
-            question,
-            client_id,
-            model,
-            user=self.user,
-            live=generation.live_writers(),
-        )
-
     async def _started_alone(self, turn: turns.Turn) -> None:
         """The question is saved but the channel layer could not pass its turn on: this tab shows
         it and the reply is written all the same; other tabs catch up when they reconnect."""
@@ -274,7 +293,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         """This tab's question started the conversation: follow it, and have the learner's
         other tabs of this lesson show the turn and follow it too."""
         self.conversation = turn.conversation
-        await self._join(self.conversation.group_name)
+        await self._show(self.conversation)
         await self.channel_layer.group_send(
             self.waiting_group,
             {
@@ -291,11 +310,11 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def tutor_conversation_started(self, event: dict) -> None:
         if event["sender"] == self.channel_name or self.conversation is not None:
             return
-        # Join first: the turn's deltas follow at once. Its start comes with this event.
-        await self._join(Conversation(pk=event["conversation_id"]).group_name)
+        # Follow the turn (its start comes with this event), then join: its deltas come next.
+        await self.tutor_started(event)
+        await self._show(Conversation(pk=event["conversation_id"]))
         await self.channel_layer.group_discard(self.waiting_group, self.channel_name)
         self.waiting_group = None
-        await self.tutor_started(event)
         self.conversation = await db.run(Conversation.objects.get)(pk=event["conversation_id"])
         self.conversation.user = self.user  # the turn reads it; saves a query
 
@@ -350,7 +369,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
 
     async def _started(self, turn: turns.Turn) -> None:
         generation.start(turn)
-        await self.channel_layer.group_send(
+        await relay().publish(
             self.conversation.group_name,
             {"type": "tutor.started", "reply_id": turn.reply.pk, "html": turn.html},
         )
@@ -396,8 +415,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
     async def tutor_started(self, event: dict) -> None:
         if event["reply_id"] == self.following:
             return  # shown already (it came with tutor.conversation_started)
+        self._follow(event["reply_id"], 0)  # first: the writer's deltas may come during the send
         await self.send(text_data=event["html"])
-        self._follow(event["reply_id"], 0)
 
     async def tutor_delta(self, event: dict) -> None:
         if event["message_id"] != self.following:
@@ -413,8 +432,10 @@ class TutorConsumer(AsyncWebsocketConsumer):
             if asked is None or time.monotonic() - asked > 1:
                 await self._ask_for_snapshot()
             return
-        await self.send(text_data=event["html"])
+        # Frames come from the writer as well as through this socket's own channel: the state
+        # changes before the send, which can yield to another handler.
         self.sent_upto = event["end"]
+        await self.send(text_data=event["html"])
 
     async def tutor_snapshot(self, event: dict) -> None:
         self.snapshot_asked_at = None

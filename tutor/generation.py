@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from course import allowance, claude
 from tutor import autosave, db, fragments, offline
 from tutor.models import Message
+from tutor.relay import relay
 from tutor.streaming import ReplyStream
 from tutor.turns import Turn
 
@@ -241,7 +242,7 @@ class Generation:
                 delay = min(delay * 2, 5)
 
     async def _broadcast(self, group: str, event: dict) -> None:
-        await self._quietly(self.layer.group_send(group, event))
+        await self._quietly(relay().publish(group, event))
 
     async def _quietly(self, operation) -> None:
         try:

@@ -68,6 +68,15 @@ class ConversationQuerySet(models.QuerySet):
         conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
         return conversation
 
+    def touch_open(self, pks: set[int]) -> set[int]:
+        """`touch` for many conversations at once: lock them (in order, on PostgreSQL), note
+        activity, and return those still open (the others were archived in another tab)."""
+        rows = self.filter(pk__in=pks).order_by("pk").select_for_update()
+        still_open = {pk for pk, archived in rows.values_list("pk", "archived") if not archived}
+        if still_open:
+            self.filter(pk__in=still_open).update(updated_at=timezone.now())
+        return still_open
+
     def current_or_none(self, user, lesson_slug: str) -> Conversation | None:
         """The current conversation, if the learner has asked anything since the last new one."""
         return self.filter(user=user, lesson_slug=lesson_slug, archived=False).first()
@@ -253,9 +262,8 @@ class Conversation(models.Model):
 
     def history_before(self, reply: Message) -> list[Message]:
         """The turns sent upstream for `reply`: everything up to the question it answers."""
-        kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
         rows = self.messages.filter(pk__lte=reply.reply_to_id, superseded=False).order_by("pk")
-        return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
+        return Message.sent_upstream(rows)
 
 
 def _stale_before() -> datetime:
@@ -320,6 +328,16 @@ class MessageManager(models.Manager.from_queryset(MessageQuerySet)):
         """Save a new, empty reply, streaming: its writer starts now."""
         return self.create(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
 
+    def start_replies(self, replies: list[dict]) -> list[Message]:
+        """`start_reply` for several conversations' replies (each with its `conversation`), in
+        one statement: questions asked together (tutor/turn_starts.py)."""
+        return self.bulk_create(
+            [
+                Message(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING, **fields)
+                for fields in replies
+            ]
+        )
+
 
 class Message(models.Model):
     """A learner's question, or a tutor reply with the API call behind it.
@@ -327,6 +345,7 @@ class Message(models.Model):
     A question is saved `complete`. A reply moves through these states, and only these ways:
 
         start_reply()          -> streaming     its writer (tutor/generation.py) calls the model
+                                                (start_replies(): several, asked together)
         append()               streaming        the writer saves the text so far, every quarter
                                                 second; each save is also its heartbeat
         finish(status)         streaming -> complete | stopped | failed | interrupted
@@ -413,6 +432,13 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role} #{self.pk} ({self.status})"
+
+    @staticmethod
+    def sent_upstream(rows) -> list[Message]:
+        """Of a conversation's messages in order, those a request carries: every question, and
+        the replies that ended with text."""
+        kept = (Message.Status.COMPLETE, Message.Status.STOPPED)
+        return [m for m in rows if m.role == Message.Role.USER or (m.status in kept and m.text)]
 
     @property
     def is_assistant(self) -> bool:

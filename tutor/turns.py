@@ -95,7 +95,7 @@ def ask(
                 conversation = Conversation.objects.current_for(user, lesson.slug)
                 conversation.user = user  # the turn reads it; saves a query
             question, reply = conversation.start_turn(
-                text, client_id, _reply_fields(lesson, model), live
+                text, client_id, reply_fields(lesson, model), live
             )
     except Exception:
         charge.cancel()  # nothing was sent upstream
@@ -124,7 +124,7 @@ def retry(
         raise TooSoon(wait)
     charge = _charge(conversation.user, model)
     try:
-        reply = conversation.retry_turn(failed, _reply_fields(lesson, model), live)
+        reply = conversation.retry_turn(failed, reply_fields(lesson, model), live)
     except Exception:
         charge.cancel()
         raise
@@ -160,7 +160,7 @@ def regenerate(
         raise Declined(NOT_REGENERABLE)
     charge = _reserve(conversation.user, model)
     try:
-        reply = conversation.regenerate_turn(old, _reply_fields(lesson, model), live)
+        reply = conversation.regenerate_turn(old, reply_fields(lesson, model), live)
     except Busy:
         charge.cancel()
         raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
@@ -231,7 +231,7 @@ def system_prompt(lesson: Lesson) -> tuple[list[dict], str]:
     return built[1], built[2]
 
 
-def _reply_fields(lesson: Lesson, model: str) -> dict:
+def reply_fields(lesson: Lesson, model: str) -> dict:
     prompt = PromptVersion.id_for(lesson.slug, system_prompt(lesson)[1])
     return {"model": model, "max_tokens": settings.TUTOR_MAX_TOKENS, "prompt_id": prompt}
 
@@ -248,11 +248,28 @@ def _begin(
     history = conversation.history_before(reply)
     messages, first = build_messages(history, settings.TUTOR_CONTEXT_BUDGET_TOKENS)
     attempt = latest_attempt_text(conversation.user, lesson)
+    if first is not None:
+        reply.save_first_context(first)
+    return make_turn(
+        conversation, lesson, charge, reply, shown, history, messages, attempt, replaces
+    )
+
+
+def make_turn(
+    conversation: Conversation,
+    lesson: Lesson,
+    charge: allowance.Charge,
+    reply: Message,
+    shown: list[Message],
+    history: list[Message],
+    messages: list[dict],
+    attempt: str | None,
+    replaces: int | None = None,
+) -> Turn:
+    """The turn of a saved `reply`, given what is sent upstream (see `build_messages`)."""
     if attempt and messages:
         # After the last cache breakpoint: the cached prefix stays the same for everyone.
         messages[-1]["content"].append({"type": "text", "text": attempt})
-    if first is not None:
-        reply.save_first_context(first)
     return Turn(
         conversation=conversation,
         lesson=lesson,

@@ -16,10 +16,12 @@ FINISHED = re.compile(r"\bstatus-complete\b")
 
 
 def finish(page: Page, question: str) -> None:
+    """Ask, and wait for the question's own reply to finish (not an earlier one, still shown)."""
+    replies = tutor_log(page).locator("article.msg-assistant")
+    before = replies.count()
     ask(page, question)
-    expect(tutor_log(page).locator("article.msg-assistant").last).to_have_class(
-        FINISHED, timeout=TIMEOUT
-    )
+    expect(replies).to_have_count(before + 1, timeout=TIMEOUT)
+    expect(replies.last).to_have_class(FINISHED, timeout=TIMEOUT)
 
 
 def accessible_in_light_and_dark(page: Page) -> None:
