@@ -7,6 +7,7 @@ from channels.layers import get_channel_layer
 
 from tests.fake_anthropic import Reply
 from tests.tutor_client import ask, connect, final_reply, learner, shown_text, until
+from tutor.markup import FINAL
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -34,7 +35,7 @@ async def test_every_tab_gets_the_reply_without_a_channel_layer_message_per_fram
     await ask(asking, "Tell me about tokens", client_id="relay-client-1")
 
     for tab in (asking, watching):
-        frames = await until(tab, 'hx-swap-oob="outerHTML"')
+        frames = await until(tab, FINAL)
         assert "w0039" in final_reply(frames)
         assert shown_text(frames).split()[-1] == "w0039"
     # The layer carried the first question's announcement to the other tab, and no frame.
