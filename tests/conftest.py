@@ -34,6 +34,19 @@ def lessons_dir(tmp_path: Path, settings) -> Path:
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """Close any PostgreSQL pool opened while the tests were collected (importing a test module
+    may touch the database): it would keep handing out connections to the database named in
+    DATABASE_URL, not to the test database created next."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.vendor == "postgresql":
+            connection.close()
+            connection.close_pool()
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """Close the async tests' connections before the test database is dropped.
 
