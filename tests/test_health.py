@@ -71,12 +71,22 @@ def test_it_names_the_database_when_the_database_cannot_be_reached(client, caplo
     # directory for SQLite, an unknown database name for PostgreSQL).
     broken = connections.create_connection("default")
     broken.settings_dict = {**default.settings_dict, "NAME": MISSING_DATABASE}
+    # PostgreSQL's pools are kept per alias: under its own, the broken connection gets a pool of
+    # its own instead of the working one.
+    broken.alias = "unreachable"
+    if broken.vendor == "postgresql":  # its pool gives up within the health check's deadline
+        options = broken.settings_dict["OPTIONS"]
+        pool = {**options["pool"], "timeout": 1}
+        broken.settings_dict = {**broken.settings_dict, "OPTIONS": {**options, "pool": pool}}
     connections["default"] = broken
     try:
         with caplog.at_level(logging.WARNING, logger="course.health"):
             response = client.get("/healthz")
     finally:
         connections["default"] = default
+        broken.close()
+        if broken.vendor == "postgresql":
+            broken.close_pool()
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
