@@ -241,14 +241,7 @@ def learner_session(env: dict[str, str], username: str) -> str:
 
 def learner_sessions(env: dict[str, str], usernames: Sequence[str]) -> dict[str, str]:
     """Create learners in the site's database (one Django start-up); their session ids by name."""
-    out = subprocess.run(
-        [sys.executable, "-c", _SESSION_SCRIPT, *usernames],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
+    out = site_python(env, _SESSION_SCRIPT, *usernames).split()
     return dict(zip(usernames, out, strict=True))
 
 
