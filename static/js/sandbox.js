@@ -230,9 +230,16 @@
     var output = $(section, "output"), timeline = $(section, "timeline");
     var timelineWrap = $(section, "timeline-wrap"), result = $(section, "result");
     var verdict = $(section, "verdict"), draftNote = $(section, "draft-note");
-    var running = null, saveTimer = null;
+    var running = null, saveTimer = null, forgotten = false;
+
+    // Log-out cleared the drafts (site.js): a save still waiting must not write one back.
+    document.addEventListener("sandbox:drafts-forgotten", function () {
+      clearTimeout(saveTimer);
+      forgotten = true;
+    });
 
     function store(text) {
+      if (forgotten) return;
       try {
         if (text === starter) localStorage.removeItem(key); else localStorage.setItem(key, text);
       } catch (error) { /* private mode or full storage: the textarea still holds the text */ }

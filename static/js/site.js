@@ -84,5 +84,8 @@
         if (key && key.indexOf("sandbox-draft:") === 0) localStorage.removeItem(key);
       }
     } catch (error) { /* storage is off: there is nothing to clear */ }
+    // An editor may still hold a save it has not written yet (sandbox.js waits for a pause in
+    // typing): it drops it on this event, or it would put the draft back before the page goes.
+    document.dispatchEvent(new CustomEvent("sandbox:drafts-forgotten"));
   });
 })();

@@ -70,6 +70,29 @@ def test_the_next_learner_on_a_shared_browser_never_sees_the_draft(page: Page) -
     assert first not in page.content()
 
 
+def test_a_save_still_waiting_at_log_out_does_not_bring_the_draft_back(page: Page) -> None:
+    """The editor saves after a pause in typing. When the learner logs out inside that pause and
+    the server is slow to answer, the waiting save must not write back the draft log-out cleared.
+    The page's clock is driven by hand, and the first log-out is held on the page (as a slow
+    server would hold it) by a listener that runs after the site's own, so the order is certain."""
+    sign_up(page)
+    expect(box(page).locator(".cm-editor")).to_be_visible()
+    page.clock.install()
+    editor(page).fill(DRAFT)  # its save now waits on the page's stopped clock
+    page.evaluate(
+        """() => window.addEventListener("submit", (event) => {
+            if (event.target.matches("form[data-logout]")) event.preventDefault();
+        }, {once: true})"""
+    )
+    page.get_by_role("button", name="Log out").click()
+    page.clock.run_for(5_000)  # well past the pause the editor waits for
+    assert drafts(page) == []
+
+    page.get_by_role("button", name="Log out").click()  # and now the server answers
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    assert drafts(page) == []
+
+
 def test_a_draft_is_kept_under_its_learner(page: Page) -> None:
     sign_up(page)
     editor(page).fill(DRAFT)
