@@ -215,7 +215,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
                 await generation.stop(self.conversation, self.following)
             elif frame.action == "retry":
                 await self._retry(frame.message_id)
-            elif frame.action in turns.FOLLOW_UPS:
+            elif frame.action in turn_starts.FOLLOW_UPS:
                 await self._follow_up(frame)
         except Exception:
             # A bug must not close the socket on the learner: say so in the panel, log it loudly.
@@ -347,8 +347,8 @@ class TutorConsumer(AsyncWebsocketConsumer):
             await self._started(turn)
 
     async def _follow_up(self, frame: frames.Frame) -> None:
-        """Regenerate the latest reply, or continue one cut short (see tutor/turns.py)."""
-        start = turns.FOLLOW_UPS[frame.action]
+        """Regenerate the latest reply, or continue one cut short (see turn_starts.FOLLOW_UPS)."""
+        start = turn_starts.FOLLOW_UPS[frame.action]
         try:
             turn = await db.run(start)(
                 self.conversation,

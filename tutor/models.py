@@ -61,8 +61,8 @@ class ConversationQuerySet(models.QuerySet):
     def current_for(self, user, lesson_slug: str) -> Conversation:
         """The learner's current conversation of a lesson, created if there is none.
 
-        Only asking creates one (tutor/turns.py): a conversation starts with its first question,
-        so the review queue never fills with conversations nobody said anything in.
+        Only asking creates one (tutor/turn_starts.py): a conversation starts with its first
+        question, so the review queue never fills with conversations nobody said anything in.
         """
         # get_or_create retries the get when a concurrent create wins the unique constraint.
         conversation, _ = self.get_or_create(user=user, lesson_slug=lesson_slug, archived=False)
@@ -180,7 +180,7 @@ class Conversation(models.Model):
         would go on streaming into a conversation that has left the panel. `live`: the replies
         this process is writing (see Message).
         """
-        with learner_lock(self.user):  # a transaction, serialized with current_for's create
+        with learner_lock(self.user):  # a transaction, serialized with a first question's create
             current = (
                 Conversation.objects.select_for_update()
                 .filter(user=self.user, lesson_slug=self.lesson_slug, archived=False)
@@ -219,27 +219,6 @@ class Conversation(models.Model):
         self.messages.interrupt_stale(live)
         if self.streaming_reply():
             raise Busy()
-
-    def start_turn(
-        self, text: str, client_id: str, reply: dict, live: Collection[int]
-    ) -> tuple[Message, Message]:
-        """Save the learner's message and an empty reply, or refuse a duplicate or a busy turn.
-
-        `reply` holds the new reply's fields. The conversation row is locked (on SQLite the
-        transaction takes the write lock) so that two processes cannot both start a reply.
-        """
-        with transaction.atomic():
-            self.touch()
-            busy = models.Q(role=Message.Role.ASSISTANT, status=Message.Status.STREAMING)
-            clash = (busy | models.Q(client_id=client_id)) if client_id else busy
-            for found in self.messages.filter(clash).only("client_id"):
-                if client_id and found.client_id == client_id:
-                    raise Duplicate(client_id)
-                if not Message.objects.filter(pk=found.pk).interrupt_stale(live):
-                    raise Busy()  # its writer is alive: the reply is still being written
-            question = self.messages.create(role=Message.Role.USER, text=text, client_id=client_id)
-            reply = self.messages.start_reply(reply_to=question, **reply)
-        return question, reply
 
     def retry_turn(self, failed: Message, reply: dict, live: Collection[int]) -> Message:
         with transaction.atomic():

@@ -8,7 +8,9 @@ check, then the questions and the replies inserted in bulk. Its statements do no
 size (until a bulk insert outgrows one statement's parameters).
 
 Each learner's outcome is their own: a question refused, busy, a duplicate or from a closed
-conversation starts nothing and raises what `turns.ask` raises, while the rest start.
+conversation starts nothing and gets its own exception (turns.SignedOut, allowance.Refused,
+Busy, Duplicate, Archived), while the rest start. A continuation (continue_reply) is a
+question too, and starts here alone.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class TurnStarts:
         self.task: asyncio.Task | None = None
 
     async def ask(self, question: Question) -> turns.Turn:
-        """Start `question`'s turn, with whatever else is waiting; raise what turns.ask raises."""
+        """Start `question`'s turn, with whatever else is waiting; raise what refused it."""
         loop = asyncio.get_running_loop()
         if self.task is None or self.task.done() or self.task.get_loop() is not loop:
             self.waiting = []  # left by a loop that is gone (each test has its own)
@@ -101,15 +103,18 @@ class TurnStarts:
                     future.set_result(outcome)
 
 
-def start_together(questions: list[Question], live: Collection[int]) -> list[Outcome]:
+def start_together(
+    questions: list[Question], live: Collection[int], model: str | None = None
+) -> list[Outcome]:
     """Start every question's turn that can start, in one transaction; the others' exceptions.
 
-    `live`: the replies this process is writing (see Message).
+    `live`: the replies this process is writing (see Message). `model`: the one replying, when
+    the caller has already read it (config.reply_model).
     """
     outcomes: list[Outcome | None] = [
         None if signed_in else turns.SignedOut() for signed_in in _signed_in(questions)
     ]
-    model = config.reply_model()  # the same for everyone asking now
+    model = model or config.reply_model()  # the same for everyone asking now
     lessons = {question.lesson.slug: question.lesson for question in questions}
     fields = {slug: turns.reply_fields(lesson, model) for slug, lesson in lessons.items()}
     charges: dict[int, allowance.Charge] = {}
@@ -262,3 +267,38 @@ def _signed_in(questions: list[Question]) -> list[bool]:
         else q.session.exists(q.session.session_key)
         for q in questions
     ]
+
+
+def continue_reply(
+    conversation: Conversation,
+    lesson: Lesson,
+    session: SessionBase,
+    message_id: int,
+    model: str,
+    *,
+    live: Collection[int],
+) -> turns.Turn:
+    """Ask for the rest of a reply cut short by its length limit, as a question of its own.
+
+    Claude 4.6 and later refuse a conversation that ends with an assistant turn (prefill), so
+    the learner asks to continue; a second click on the same reply is a duplicate.
+    """
+    last = conversation.last_reply()
+    if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
+        raise turns.Declined(turns.NOT_CONTINUABLE)
+    asked = Question(
+        conversation, lesson, session, turns.CONTINUE_TEXT, f"continue-{last.pk}", conversation.user
+    )
+    (started,) = start_together([asked], live, model)
+    if isinstance(started, allowance.Refused):
+        raise turns.Declined(started.message)
+    if isinstance(started, Busy):
+        raise turns.Declined("The tutor is still answering. Wait for it, or press Stop.")
+    if isinstance(started, Duplicate):
+        raise turns.Declined("That reply is already being continued.")
+    if isinstance(started, Exception):  # signed out, or closed in another tab
+        raise started
+    return started
+
+
+FOLLOW_UPS = {"regenerate": turns.regenerate, "continue": continue_reply}

@@ -1,4 +1,5 @@
-"""Starting a tutor turn, in one trip to the database.
+"""Starting a tutor turn, in one trip to the database: a retry or a regeneration here, and
+what every turn shares; a question (a continuation too) starts in tutor/turn_starts.py.
 
 The learner's allowance is charged in the same step, or nothing starts. The same trip saves the
 question, builds the request sent upstream and renders the frame every socket shows, so neither
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import transaction
 from django.utils import timezone
 
 from course import allowance
@@ -67,40 +67,6 @@ class Turn:
     html: str  # the frame that shows the turn starting, for every socket
     replaces: int | None = None  # the reply (failed, or regenerated) this one takes the place of
     previous_message_id: str | None = None  # the last reply's msg_ id, for cache diagnostics
-
-
-def ask(
-    conversation: Conversation | None,
-    lesson: Lesson,
-    session: SessionBase,
-    text: str,
-    client_id: str,
-    model: str,
-    user=None,
-    *,
-    live: Collection[int],
-) -> Turn:
-    """Charge the learner, then save the question and an empty reply; or raise, charging nothing.
-
-    With no conversation yet (`user` then says whose), the question starts one: a refused
-    question leaves none behind. `live`: the replies this process is writing (see Message).
-    """
-    if not session.exists(session.session_key):
-        raise SignedOut()
-    user = conversation.user if conversation is not None else user
-    charge = _charge(user, model)
-    try:
-        with transaction.atomic():
-            if conversation is None:
-                conversation = Conversation.objects.current_for(user, lesson.slug)
-                conversation.user = user  # the turn reads it; saves a query
-            question, reply = conversation.start_turn(
-                text, client_id, reply_fields(lesson, model), live
-            )
-    except Exception:
-        charge.cancel()  # nothing was sent upstream
-        raise
-    return _begin(conversation, lesson, charge, reply, [question, reply])
 
 
 def retry(
@@ -171,38 +137,6 @@ def regenerate(
         charge.cancel()
         raise
     return _begin(conversation, lesson, charge, reply, [reply], replaces=old.pk)
-
-
-def continue_reply(
-    conversation: Conversation,
-    lesson: Lesson,
-    session: SessionBase,
-    message_id: int,
-    model: str,
-    *,
-    live: Collection[int],
-) -> Turn:
-    """Ask for the rest of a reply cut short by its length limit, as a question of its own.
-
-    Claude 4.6 and later refuse a conversation that ends with an assistant turn (prefill), so
-    the learner asks to continue; a second click on the same reply is a duplicate.
-    """
-    last = conversation.last_reply()
-    if last is None or last.pk != message_id or last.stop_reason != "max_tokens":
-        raise Declined(NOT_CONTINUABLE)
-    try:
-        return ask(
-            conversation, lesson, session, CONTINUE_TEXT, f"continue-{last.pk}", model, live=live
-        )
-    except allowance.Refused as refused:
-        raise Declined(refused.message) from None
-    except Busy:
-        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
-    except Duplicate:
-        raise Declined("That reply is already being continued.") from None
-
-
-FOLLOW_UPS = {"regenerate": regenerate, "continue": continue_reply}
 
 
 def _charge(user, model: str) -> allowance.Charge:
