@@ -58,6 +58,10 @@ def render(results: dict) -> str:
                 _f(min(r["agg_fidelity"] or 0 for r in site["rounds"]), 3),
                 _f(site["daphne_cpu_us_per_token"], 0),
                 _f(site["daphne_cpu_ms_per_turn"], 1),
+                # The direct phase's client is this process: its CPU per turn is the SDK's own
+                # (with the harness's, so the ratio flatters the site a little).
+                _f(base["generator_cpu_ms_per_turn"], 1),
+                _ratio(site["daphne_cpu_ms_per_turn"], base["generator_cpu_ms_per_turn"]),
                 _f(max(r["cpu_util"]["daphne"] for r in site["rounds"]) * 100, 0),
                 _f(max(site["core1_util_max"], base["core1_util_max"]) * 100, 0),
                 f"{site['error_count']}+{site['connect']['error_count']} / {base['error_count']}",
@@ -86,7 +90,8 @@ def render(results: dict) -> str:
     out += [_table(head, latency), "", "Throughput and cost"]
     if throughput:
         head = ["N", "fidelity p50/min", "upstream tok/s", "agg relayed tok/s", "agg ratio min"]
-        head += ["daphne CPU us/tok", "CPU ms/turn", "core0 % max", "core1 % max"]
+        head += ["daphne CPU us/tok", "CPU ms/turn", "direct CPU ms/turn", "site/direct CPU"]
+        head += ["core0 % max", "core1 % max"]
         head += ["errors site/direct", "missing/dup", "DB not complete"]
         out += [_table(head, throughput), "", "Per round"]
         head = ["N", "round", "site TTFT", "direct TTFT", "relayed tok/s", "upstream tok/s"]
@@ -108,6 +113,10 @@ def _topology(results: dict) -> str:
     if shape["kind"] == "nginx":
         return f"nginx in front of {shape['processes']} daphne processes (PostgreSQL, Redis)"
     return "one daphne process"
+
+
+def _ratio(site: float | None, direct: float | None) -> str:
+    return f"{site / direct:.2f}" if site is not None and direct else "-"
 
 
 def _other(load: dict) -> str:
