@@ -111,3 +111,32 @@ def test_the_migration_marks_the_sites_earlier_refusals_as_not_graded():
         "passed": False,
     }
     assert Attempt.objects.get(exercise_id="capped").passed is None
+
+
+def test_the_status_filter_lists_finished_runs_statuses_only(client, staff):
+    attempt("ada", False)
+    attempt("grace", None, refused=True)
+    Attempt.start(
+        learner=make_user("linus"),
+        lesson_slug="messages-api",
+        exercise_id="first-request",
+        body_text="{}",
+        body={},
+    )
+    page = client.get("/admin/sandbox/attempt/").content.decode()
+    choices = page[page.index("By status") :].split("</ul>")[0]
+    assert "?status=200" in choices and "?status=400" in choices
+    assert "?status=0" not in choices  # a pending run has no status yet
+    finished = client.get("/admin/sandbox/attempt/?status=200").content.decode()
+    assert "ada" in finished and "grace" not in finished and "linus" not in finished
+
+
+def test_the_request_keeps_the_learners_indentation(client, staff):
+    record = attempt("ada", False)
+    record.request_text = '{\n  "model": "claude-haiku-5-5"\n}'
+    record.save()
+    page = client.get(f"/admin/sandbox/attempt/{record.pk}/change/").content.decode()
+    assert (
+        '<pre class="request-text">{\n  &quot;model&quot;: &quot;claude-haiku-5-5&quot;\n}</pre>'
+        in page
+    )

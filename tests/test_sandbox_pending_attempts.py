@@ -18,6 +18,7 @@ from course import allowance, claude
 from course.lessons import load_catalogue
 from course.models import ApiCharge
 from course.sandbox import runner
+from course.sandbox.admin import UNFINISHED
 from course.sandbox.models import Attempt
 from course.sandbox.stats import exercise_summary
 from tests.users import make_user
@@ -127,8 +128,13 @@ def test_a_run_whose_process_died_shows_unfinished_and_its_charge_is_given_back(
     staff.save()
     client.force_login(staff)
     page = client.get("/admin/sandbox/attempt/").content.decode()
-    assert "Unfinished: no result was recorded (its process died)" in page
+    assert f'<span title="{UNFINISHED}">Unfinished</span>' in page  # a word, explained on hover
     running = client.get("/admin/sandbox/attempt/?pending__exact=1").content.decode()
     assert "Unfinished" in running
+    change = client.get(f"/admin/sandbox/attempt/{pk}/change/").content.decode()
+    status_row = change[change.index("field-outcome") :].split("</div>\n")[0:4]
+    assert ">Unfinished</span>" in "".join(status_row)  # the page says so too, not a status of 0
+    assert "field-status" not in change
     Attempt.objects.filter(pk=pk).update(created_at=timezone.now())
     assert "Running…" in client.get("/admin/sandbox/attempt/").content.decode()
+    assert "Running…" in client.get(f"/admin/sandbox/attempt/{pk}/change/").content.decode()
