@@ -55,13 +55,14 @@ test-deps:
 		exit 1; \
 	fi
 
+# --durations: the slowest tests are named in every run's log (the suite's time is a budget).
 test-unit:
-	$(UV) run --no-sync pytest -m "not e2e"
+	$(UV) run --no-sync pytest -m "not e2e" --durations=15
 
 # Browser tests run in their own pytest process: Playwright's sync API keeps an event loop
 # running, which clashes with the async consumer tests.
 test-e2e: test-deps
-	$(UV) run --no-sync pytest -m e2e tests/e2e
+	$(UV) run --no-sync pytest -m e2e tests/e2e --durations=15
 
 lint: install
 	$(UV) run --no-sync ruff check .

@@ -79,7 +79,6 @@ def test_a_learner_asks_and_watches_the_reply_stream(page: Page, tutor_api: Fake
     expect(streaming_text(page)).to_contain_text("w0005", timeout=TIMEOUT)
     expect(send_button(page)).to_be_disabled()
     first = sample(page)
-    page.wait_for_timeout(100)
     page.wait_for_function(
         "n => document.querySelector('#tutor-log .status-streaming .msg-body')"
         "?.textContent.length > n",
