@@ -264,7 +264,7 @@ class TutorConsumer(AsyncWebsocketConsumer):
         except Duplicate:
             return  # a flaky connection re-sent a message that is already being answered
         except Busy:
-            await self._refuse("The tutor is still answering. Wait for it, or press Stop.", typed)
+            await self._refuse(turns.STILL_ANSWERING, typed)
         except Archived:
             await self._refuse(CLOSED_ELSEWHERE, typed)
         except (DatabaseError, TimeoutError):

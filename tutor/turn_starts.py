@@ -293,7 +293,7 @@ def continue_reply(
     if isinstance(started, allowance.Refused):
         raise turns.Declined(started.message)
     if isinstance(started, Busy):
-        raise turns.Declined("The tutor is still answering. Wait for it, or press Stop.")
+        raise turns.Declined(turns.STILL_ANSWERING)
     if isinstance(started, Duplicate):
         raise turns.Declined("That reply is already being continued.")
     if isinstance(started, Exception):  # signed out, or closed in another tab

@@ -37,6 +37,7 @@ class NothingToRetry(Exception):
 NOTHING_TO_RETRY = "There is nothing to retry."
 NOT_REGENERABLE = "Only the latest finished reply can be regenerated."
 NOT_CONTINUABLE = "Only the latest reply, when it was cut short, can be continued."
+STILL_ANSWERING = "The tutor is still answering. Wait for it, or press Stop."  # a busy turn
 
 
 class Declined(Exception):
@@ -129,7 +130,7 @@ def regenerate(
         reply = conversation.regenerate_turn(old, reply_fields(lesson, model), live)
     except Busy:
         charge.cancel()
-        raise Declined("The tutor is still answering. Wait for it, or press Stop.") from None
+        raise Declined(STILL_ANSWERING) from None
     except Duplicate:
         charge.cancel()
         raise Declined("That reply is already being regenerated.") from None
