@@ -74,6 +74,26 @@ def test_first_questions_start_their_conversations_in_as_many_statements_as_one(
     assert Conversation.objects.count() == 12
 
 
+def test_first_questions_in_two_lessons_each_find_their_own_learners_conversation():
+    ada, grace = questions_from(["ada", "grace"], conversation=False)
+    streaming = catalogue().get("streaming-and-errors")
+    # Ada already talks to lesson 4's tutor; Grace has no conversation anywhere yet.
+    adas_lesson_four = Conversation.objects.create(user=ada.user, lesson_slug=streaming.slug)
+    asked = [
+        ada,
+        Question(None, streaming, ada.session, "And streaming?", "ada-2", ada.user),
+        Question(None, streaming, grace.session, "Why SSE?", "grace-2", grace.user),
+        grace,
+    ]
+
+    turns = start_together(asked, ())
+
+    where = [(t.conversation.user_id, t.conversation.lesson_slug) for t in turns]
+    assert where == [(q.user.pk, q.lesson.slug) for q in asked]
+    assert turns[1].conversation.pk == adas_lesson_four.pk
+    assert Conversation.objects.count() == 4  # one per learner and lesson, none twice
+
+
 def test_a_refused_learner_gets_todays_message_and_nothing_starts_for_them(settings):
     settings.TUTOR_BURST_PER_MINUTE = 2
     ada, grace = questions_from(["ada", "grace"])
