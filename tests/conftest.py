@@ -1,19 +1,56 @@
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from django.conf import settings
 
 from course import lessons, model_catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The repository's own lessons, parsed once for the whole run (see fresh_lesson_cache).
+_parsed: dict[tuple, lessons.Lesson] = {}
+
+
+def _parse_unchanged_once(parse):
+    def parse_lesson(text: str, path: Path) -> lessons.Lesson:
+        if path.parent != ROOT / "lessons":
+            return parse(text, path)
+        models_file = Path(settings.MODELS_FILE)
+        models = models_file.read_bytes() if models_file.is_file() else None
+        key = (
+            path,
+            text,
+            dt.date.today(),
+            model_catalogue.today(),
+            models,
+            str(settings.LESSONS_DIR),
+        )
+        if key not in _parsed:
+            _parsed[key] = parse(text, path)
+        return _parsed[key]
+
+    return parse_lesson
+
+
 @pytest.fixture(autouse=True)
-def fresh_lesson_cache():
-    """Each test sees lessons parsed from disk, never a parse left over from another test."""
+def fresh_lesson_cache(monkeypatch):
+    """Each test sees lessons parsed from disk, never a parse left over from another test.
+
+    But for one thing: a parse of the repository's own lessons is shared by the whole run.
+    Parsing a lesson grades every exercise's solution and wrong answers (about a second a
+    lesson here), and most tests read the catalogue: without sharing, that was most of the
+    suite's time. The shared parse is keyed on everything a parse reads (the text, the path,
+    the model data, the lessons directory, the date and the course's own today), so an edited
+    copy, other model data or another day parses anew. The file cache in front of it (and the snapshot it stores) is
+    still cleared for every test.
+    """
+    monkeypatch.setattr(lessons, "parse_lesson", _parse_unchanged_once(lessons.parse_lesson))
     lessons._cache.clear()
     model_catalogue._cache.clear()
     lessons._reported.clear()
