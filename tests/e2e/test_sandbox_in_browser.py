@@ -47,6 +47,9 @@ def sandbox(page: Page, exercise_id: str | None) -> Locator:
 
 
 def editor(box: Locator) -> Locator:
+    # The script swaps the textarea for a code editor with the same name: a locator that found
+    # the textarea first would wait on it, hidden, for ever. Wait for the swap.
+    expect(box.locator(".cm-editor")).to_be_visible()
     return box.get_by_role("textbox", name="Request body")
 
 
