@@ -47,8 +47,8 @@ def fresh_lesson_cache(monkeypatch):
     lesson here), and most tests read the catalogue: without sharing, that was most of the
     suite's time. The shared parse is keyed on everything a parse reads (the text, the path,
     the model data, the lessons directory, the date and the course's own today), so an edited
-    copy, other model data or another day parses anew. The file cache in front of it (and the snapshot it stores) is
-    still cleared for every test.
+    copy, other model data or another day parses anew. The file cache in front of it (and the
+    snapshot it stores) is still cleared for every test.
     """
     monkeypatch.setattr(lessons, "parse_lesson", _parse_unchanged_once(lessons.parse_lesson))
     lessons._cache.clear()
